@@ -1,0 +1,74 @@
+"""The book's experiments, named once so that every chapter asks for the same runs (and the
+registry serves a run that another chapter already trained)."""
+
+from __future__ import annotations
+
+from helpers.experiments import Experiment
+from helpers.profiles import get_profile
+
+BASELINE_SEEDS = (0, 1, 2)
+NOISE_RATES = (0.01, 0.02, 0.03, 0.05, 0.10)
+POOL_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+ARTICLE_EXTRA_PER_CLASS = 1000  # the article adds 1,000 cats and 1,000 dogs
+CV_FOLDS = 4
+CL_NOISE_RATES = (0.02, 0.10)
+
+
+def baseline(profile: str | None = None, seed: int = 0) -> Experiment:
+    """50% of the pool (the article's 20K), clean labels."""
+    return Experiment("baseline", profile=profile, seed=seed)
+
+
+def baselines(profile: str | None = None, seeds=BASELINE_SEEDS) -> list[Experiment]:
+    return [baseline(profile, s) for s in seeds]
+
+
+def label_noise(rate: float, profile: str | None = None, seed: int = 0) -> Experiment:
+    if rate == 0:
+        return baseline(profile, seed)
+    return Experiment("label_noise", profile=profile, seed=seed, noise_rate=rate)
+
+
+def augmentation(profile: str | None = None, seed: int = 0) -> Experiment:
+    return Experiment("augmentation", profile=profile, seed=seed, augment=True)
+
+
+def more_cats_and_dogs(profile: str | None = None, seed: int = 0,
+                       per_class: int | None = None) -> Experiment:
+    """Baseline plus extra cats and dogs (1,000 each in the full profile, scaled otherwise)."""
+    count = per_class if per_class is not None else get_profile(profile).scaled(
+        ARTICLE_EXTRA_PER_CLASS)
+    return Experiment("more_cats_and_dogs", profile=profile, seed=seed,
+                      extra=(("cat", count), ("dog", count)))
+
+
+def more_data(fraction: float, profile: str | None = None, seed: int = 0) -> Experiment:
+    if fraction == 0.5:
+        return baseline(profile, seed)
+    return Experiment("more_data", profile=profile, seed=seed, fraction=fraction)
+
+
+def cv_folds(rate: float, profile: str | None = None, seed: int = 0,
+             folds: int = CV_FOLDS) -> list[Experiment]:
+    """K runs on the noisy training set of ``label_noise(rate)``, each predicting one fold."""
+    return [Experiment("cv_fold", profile=profile, seed=seed, noise_rate=rate, cv_folds=folds,
+                       cv_fold=k) for k in range(folds)]
+
+
+def pruned(rate: float, drop_ids, profile: str | None = None, seed: int = 0) -> Experiment:
+    return Experiment("cl_pruned", profile=profile, seed=seed, noise_rate=rate,
+                      drop_ids=tuple(drop_ids))
+
+
+def relabelled(rate: float, relabel, profile: str | None = None, seed: int = 0) -> Experiment:
+    return Experiment("cl_relabelled", profile=profile, seed=seed, noise_rate=rate,
+                      relabel=tuple(relabel))
+
+
+def article_grid(profile: str | None = None) -> list[Experiment]:
+    """Every training run of chapters 1-5, in chapter order."""
+    runs = baselines(profile)
+    runs += [label_noise(r, profile) for r in NOISE_RATES]
+    runs += [augmentation(profile), more_cats_and_dogs(profile)]
+    runs += [more_data(f, profile) for f in POOL_FRACTIONS if f != 0.5]
+    return runs

@@ -1,0 +1,206 @@
+"""Sentences and tables built from recorded results, so no number on a page is typed by hand.
+
+Every comparison is judged against the seed-to-seed spread of the baseline: a difference is
+called real only when it exceeds twice the standard deviation over seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+
+from helpers import CLASS_NAMES
+from helpers.evaluate import distinguishable, seed_spread, top_confusions
+from helpers.results import Record
+from helpers.sources import APPROX_WEIGHTS_NOTE, JPEG_COPY_NOTE
+
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def points(value: float) -> str:
+    return f"{100 * value:+.1f} points"
+
+
+def provenance_note(records: list[Record]) -> Markdown:
+    """Where the numbers on this page come from."""
+    first = records[0].provenance
+    seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
+    dates = sorted(r.provenance["date"][:10] for r in records)
+    packages = first.get("packages", {})
+    offline = first["data_source"].startswith(JPEG_COPY_NOTE) or APPROX_WEIGHTS_NOTE in first[
+        "weights_source"]
+    lines = [
+        f"**Provenance.** Profile `{first['profile']}`; seeds {', '.join(map(str, seeds)) or '-'}; "
+        f"recorded {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ".",
+        f"Data: {first['data_source']}. Weights: {first['weights_source']}.",
+        f"Hardware: {first['hardware']}. TensorFlow {packages.get('tensorflow')}, "
+        f"Keras {packages.get('keras')}, helpers {packages.get('helpers')}.",
+    ]
+    if offline:
+        lines.append(f"*{JPEG_COPY_NOTE} + {APPROX_WEIGHTS_NOTE}: accuracies run lower than "
+                     "with the original images and the official weights.*")
+    if first["profile"] == "smoke":
+        lines.append("*Smoke profile: a few hundred images and one epoch, so these numbers only "
+                     "show that the code runs; they mean nothing about the data.*")
+    return Markdown("  \n".join(lines))
+
+
+def spread(records: list[Record], split: str = "test", metric: str = "accuracy"):
+    return seed_spread(r.metric(split, metric) for r in records)
+
+
+def scores_table(groups: dict[str, list[Record]]) -> pd.DataFrame:
+    """Mean ± std over seeds of validation/test accuracy and macro-F1 per group."""
+    rows = {}
+    for label, records in groups.items():
+        row = {"seeds": len(records), "training images": records[0]["train"]["size"]}
+        for split in ("validation", "test"):
+            for metric, name in METRIC_NAMES.items():
+                mean, std = spread(records, split, metric)
+                row[f"{split} {name}"] = pct(mean) + (f" ± {100 * std:.1f}" if len(records) > 1 else "")
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def compare(label: str, records: list[Record], baseline: list[Record], split: str = "test",
+            metric: str = "accuracy") -> str:
+    """One sentence: how ``records`` compare with the baseline, judged against seed spread."""
+    value, _ = spread(records, split, metric)
+    base, base_std = spread(baseline, split, metric)
+    difference = value - base
+    name = f"{split} {METRIC_NAMES[metric]}"
+    text = (f"{label}: {name} {pct(value)} vs the baseline's {pct(base)} ± {100 * base_std:.1f} "
+            f"({len(baseline)} seeds), a difference of {points(difference)}")
+    if len(baseline) < 2:
+        return text + "; with a single baseline seed there is no spread to judge it against."
+    if distinguishable(difference, base_std):
+        return text + f", more than twice the seed-to-seed spread: a real {'gain' if difference > 0 else 'loss'}."
+    return text + ", within twice the seed-to-seed spread: not distinguishable from noise."
+
+
+def comparisons(label: str, records: list[Record], baseline: list[Record]) -> Markdown:
+    sentences = [compare(label, records, baseline, split, metric)
+                 for split in ("validation", "test") for metric in METRIC_NAMES]
+    return Markdown("\n".join(f"- {s}" for s in sentences))
+
+
+def per_class_table(record: Record, split: str = "validation") -> pd.DataFrame:
+    frame = pd.DataFrame(record.metrics[split]["per_class"]).T
+    frame["support"] = frame["support"].astype(int)
+    return frame.round(3)
+
+
+def per_class_change(record: Record, baseline: list[Record], split: str = "test",
+                     metric: str = "f1") -> np.ndarray:
+    """Per-class change of a metric vs the baseline's mean over seeds."""
+    base = np.mean([[b.metrics[split]["per_class"][c][metric] for c in CLASS_NAMES]
+                    for b in baseline], axis=0)
+    return np.array([record.metrics[split]["per_class"][c][metric] for c in CLASS_NAMES]) - base
+
+
+def predicted_counts(record: Record, split: str = "validation") -> np.ndarray:
+    return np.asarray(record.metrics[split]["confusion_matrix"]).sum(axis=0)
+
+
+def class_findings(record: Record, split: str = "validation") -> Markdown:
+    """Which classes struggle, where the confusions go, and which class is over-predicted."""
+    per_class = record.metrics[split]["per_class"]
+    ranked = sorted(CLASS_NAMES, key=lambda c: per_class[c]["f1"])
+    confusions = top_confusions(record.metrics[split]["confusion_matrix"], k=4)
+    predicted = predicted_counts(record, split)
+    support = np.array([per_class[c]["support"] for c in CLASS_NAMES])
+    ratio = predicted / support
+    over = CLASS_NAMES[int(ratio.argmax())]
+    lines = [
+        f"- Hardest classes by {split} F1: " + ", ".join(
+            f"{c} ({per_class[c]['f1']:.2f})" for c in ranked[:3])
+        + "; easiest: " + ", ".join(f"{c} ({per_class[c]['f1']:.2f})" for c in ranked[-2:]) + ".",
+        "- Most frequent confusions (true → predicted): " + ", ".join(
+            f"{t} → {p} ({n})" for t, p, n in confusions) + ".",
+        f"- Most over-predicted class: {over}, predicted {int(predicted[CLASS_NAMES.index(over)])} "
+        f"times for {int(support[CLASS_NAMES.index(over)])} true examples "
+        f"({ratio.max():.2f}×).",
+    ]
+    return Markdown("\n".join(lines))
+
+
+def sweep(points: dict, baseline: list[Record], x_name: str) -> pd.DataFrame:
+    """One row per value of a varied quantity (noise rate, pool fraction…): mean and std over
+    its runs of each split's accuracy and macro-F1, the change in test accuracy relative to
+    the baseline, and whether that change exceeds twice the baseline's seed spread."""
+    base_mean, base_std = spread(baseline, "test", "accuracy")
+    rows = []
+    for x, records in points.items():
+        row = {x_name: x, "training images": records[0]["train"]["size"], "runs": len(records)}
+        for split in ("validation", "test"):
+            for metric in METRIC_NAMES:
+                mean, std = spread(records, split, metric)
+                row[f"{split}_{metric}"], row[f"{split}_{metric}_std"] = mean, std
+        change = row["test_accuracy"] - base_mean
+        row["test accuracy change (points)"] = round(100 * change, 1)
+        row["beyond seed spread"] = bool(distinguishable(change, base_std)) if len(baseline) > 1 else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def split_view(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The columns of ``sweep`` for one split, renamed for ``plots.metric_vs_x``."""
+    return frame.rename(columns={f"{split}_{m}{s}": f"{m}{s}" for m in METRIC_NAMES
+                                 for s in ("", "_std")})
+
+
+def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
+    """``sweep`` formatted for reading: percentages, mean ± std where there are several runs."""
+    shown = pd.DataFrame({x_name: frame[x_name], "training images": frame["training images"]})
+    for split in ("validation", "test"):
+        for metric, name in METRIC_NAMES.items():
+            mean, std = frame[f"{split}_{metric}"], frame[f"{split}_{metric}_std"]
+            shown[f"{split} {name}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
+                                        for m, s in zip(mean, std)]
+    shown["test accuracy change (points)"] = frame["test accuracy change (points)"]
+    shown["beyond seed spread"] = frame["beyond seed spread"]
+    return shown.set_index(x_name)
+
+
+# What the article reported (its own runs on the original data and weights), for comparison.
+ARTICLE_REFERENCE = {
+    ("baseline", "50% of pool"): "≈67-68% accuracy",
+    ("label_noise", "50% of pool, noise 1%"): "≈2 points below baseline",
+    ("label_noise", "50% of pool, noise 10%"): "≈10 points below baseline",
+    ("augmentation", "50% of pool, augmented"): "no gain over baseline",
+    ("more_data", "100% of pool"): "≈80% accuracy, ≈81% macro-F1",
+}
+
+
+def overview(records: list[Record]) -> pd.DataFrame:
+    """Every recorded training run of the article's chapters, grouped over seeds."""
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        if record.get("kind", "experiment") != "experiment" or record.name == "cv_fold":
+            continue
+        groups.setdefault((record.name, record.get("summary", "")), []).append(record)
+    rows = []
+    for (name, summary), members in groups.items():
+        row = {"experiment": name, "setting": summary, "seeds": len(members),
+               "training images": members[0]["train"]["size"]}
+        for metric, label in METRIC_NAMES.items():
+            mean, std = spread(members, "test", metric)
+            row[f"test {label}"] = mean
+            row[f"test {label} std"] = std
+        row["article"] = ARTICLE_REFERENCE.get((name, summary), "")
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["experiment", "training images"]).reset_index(drop=True)
+
+
+def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
+    shown = frame[["experiment", "setting", "seeds", "training images"]].copy()
+    for label in METRIC_NAMES.values():
+        shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
+                                  for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
+    shown["article"] = frame["article"]
+    return shown

@@ -1,0 +1,121 @@
+"""Where data and weights come from: the real sources (Colab, any machine with network) or
+the offline copies in a ``shared/`` folder. Configuration only; one code path.
+
+Environment variables (all optional):
+
+- ``DCAI_SHARED``: folder with the offline copies (``tensorflow_datasets/``, ``weights/``,
+  ``label_quality/``). Defaults to ``../shared`` beside the repository when that exists;
+  set it to ``none`` to ignore it.
+- ``TFDS_DATA_DIR``: where tfds looks for CIFAR-10 (default: the shared copy if any, else
+  tfds's own default, which downloads).
+- ``DCAI_WEIGHTS``: ``imagenet`` (download), or a path to a ``.weights.h5`` file for
+  ``MobileNetV2(include_top=False)`` (default: the shared approximate weights if any).
+- ``DCAI_OFFLINE=1``: never try to download; fail at once with a message naming the fix.
+
+This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_WEIGHTS_FILE = "weights/mobilenet_v2_1.0_imagenet_approx_no_top.weights.h5"
+SHARED_LABEL_ERRORS = "label_quality/cifar10_test_label_errors"
+JPEG_COPY_NOTE = "JPEG copy of CIFAR-10"
+APPROX_WEIGHTS_NOTE = "approximate ImageNet weights"
+LABEL_ERRORS_URL = (
+    "https://raw.githubusercontent.com/cleanlab/label-errors/main/mturk/cifar10_mturk.json"
+)
+
+
+def shared_dir() -> Path | None:
+    """The offline folder in use, or None when the real sources are used."""
+    configured = os.environ.get("DCAI_SHARED")
+    if configured is not None:
+        if configured.strip().lower() in ("", "none", "0"):
+            return None
+        path = Path(configured).expanduser().resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"DCAI_SHARED={configured!r} is not a folder: point it at the offline "
+                "shared/ folder, or set DCAI_SHARED=none to use the real sources"
+            )
+        return path
+    default = REPO_ROOT.parent / "shared"
+    return default.resolve() if (default / "tensorflow_datasets").is_dir() else None
+
+
+def offline() -> bool:
+    return os.environ.get("DCAI_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def tfds_data_dir() -> str | None:
+    """The tfds data dir to use (None: tfds's default)."""
+    if os.environ.get("TFDS_DATA_DIR"):
+        return os.environ["TFDS_DATA_DIR"]
+    shared = shared_dir()
+    return str(shared / "tensorflow_datasets") if shared else None
+
+
+def _inside(path: str | Path, folder: Path | None) -> bool:
+    if folder is None:
+        return False
+    try:
+        Path(path).resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def data_source() -> str:
+    """A one-line description of where CIFAR-10 comes from, for provenance."""
+    data_dir = tfds_data_dir()
+    if data_dir and _inside(data_dir, shared_dir()):
+        return f"{JPEG_COPY_NOTE} (tfds format, offline, {data_dir})"
+    if data_dir:
+        return f"tfds cifar10 from {data_dir}"
+    return "tfds cifar10 (downloaded original)"
+
+
+def weights_setting() -> str:
+    """``imagenet`` or the path of a weights file."""
+    configured = os.environ.get("DCAI_WEIGHTS")
+    if configured:
+        return configured
+    shared = shared_dir()
+    if shared and (shared / SHARED_WEIGHTS_FILE).is_file():
+        return str(shared / SHARED_WEIGHTS_FILE)
+    return "imagenet"
+
+
+def weights_source(setting: str | None = None) -> str:
+    setting = setting or weights_setting()
+    if setting == "imagenet":
+        return "official Keras ImageNet weights (weights='imagenet')"
+    if "approx" in Path(setting).name:
+        return f"{APPROX_WEIGHTS_NOTE} ({setting})"
+    return f"weights file {setting}"
+
+
+def label_errors_dir() -> Path | None:
+    shared = shared_dir()
+    if shared and (shared / SHARED_LABEL_ERRORS).is_dir():
+        return shared / SHARED_LABEL_ERRORS
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSummary:
+    data: str
+    weights: str
+
+    @property
+    def offline_copy(self) -> bool:
+        return self.data.startswith(JPEG_COPY_NOTE) or APPROX_WEIGHTS_NOTE in self.weights
+
+
+def summary() -> SourceSummary:
+    return SourceSummary(data=data_source(), weights=weights_source())

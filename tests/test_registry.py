@@ -1,0 +1,138 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import results
+from helpers.experiments import Experiment, run_experiment, training_data
+
+
+def test_key_is_deterministic_and_ignores_the_name():
+    a = Experiment("a", profile="smoke", noise_rate=0.1)
+    assert a.key() == Experiment("b", profile="smoke", noise_rate=0.1).key()
+    assert a.key() != Experiment("a", profile="smoke", noise_rate=0.1, seed=1).key()
+    assert a.key() != Experiment("a", profile="quick", noise_rate=0.1).key()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"noise_rate": 1.5}, r"\[0, 1\)"),
+    ({"noise_rate": -0.01}, r"\[0, 1\)"),
+    ({"fraction": 0}, r"\(0, 1\]"),
+    ({"extra": (("kitten", 10),)}, "unknown class name"),
+    ({"profile": "huge"}, "unknown profile"),
+    ({"cv_folds": 4, "cv_fold": 4}, "cv_fold"),
+])
+def test_bad_configs_fail_before_anything_is_written(results_dir, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run_experiment(Experiment("bad", **{"profile": "smoke", **kwargs}))
+    assert not results_dir.exists()
+
+
+@pytest.mark.needs_data
+def test_bad_data_recipes_fail_before_anything_is_written(results_dir):
+    with pytest.raises(ValueError, match="only 20 are left"):
+        run_experiment(Experiment("bad", profile="smoke", extra=(("dog", 500),)))
+    with pytest.raises(ValueError, match="empty training set"):
+        run_experiment(Experiment("bad", profile="smoke", fraction=0.001))
+    assert not results_dir.exists()
+
+
+def _fake_record(exp):
+    return results.write(exp.record_dir(), {
+        "name": exp.name, "key": exp.key(), "profile": exp.profile, "seed": exp.seed,
+        "summary": exp.summary(), "config": exp.config(),
+        "metrics": {"test": {"accuracy": 0.5, "macro_f1": 0.4}},
+        "provenance": {"profile": exp.profile, "data_source": "test", "weights_source": "test"},
+    }, {"test_probs": np.eye(10, dtype=np.float16)})
+
+
+def test_cache_hit_does_not_train(results_dir, monkeypatch):
+    exp = Experiment("cached", profile="smoke")
+    _fake_record(exp)
+    import helpers.train
+
+    monkeypatch.setattr(helpers.train, "fit", lambda *a, **k: pytest.fail("trained on a cache hit"))
+    record = run_experiment(exp)
+    assert record.metric("test", "accuracy") == 0.5
+    assert record.arrays["test_probs"].shape == (10, 10)
+
+
+def test_incomplete_records_do_not_count(results_dir):
+    exp = Experiment("killed", profile="smoke")
+    folder = exp.record_dir()
+    folder.mkdir(parents=True)
+    (folder / results.ARRAYS_FILE).write_bytes(b"half a file")
+    assert results.load(folder) is None
+    (folder / results.RECORD_FILE).write_text('{"status": "running"')
+    assert results.load(folder) is None
+    assert list(results.iter_records("smoke")) == []
+
+
+def test_failed_write_leaves_nothing(results_dir):
+    exp = Experiment("broken", profile="smoke")
+    with pytest.raises(TypeError):
+        results.write(exp.record_dir(), {"name": "broken", "oops": object()})
+    assert list(exp.record_dir().parent.iterdir()) == []
+
+
+def test_update_adds_fields(results_dir):
+    record = _fake_record(Experiment("upd", profile="smoke"))
+    results.update(record, analysis={"detection_f1": 0.7})
+    assert results.load(record.path)["analysis"] == {"detection_f1": 0.7}
+
+
+@pytest.mark.needs_data
+def test_repairs_change_the_training_set(results_dir):
+    noisy = training_data(Experiment("n", profile="smoke", noise_rate=0.1))
+    assert noisy.noise_mask.sum() == 20
+    flipped = noisy.ids[noisy.noise_mask]
+    dropped = training_data(Experiment("d", profile="smoke", noise_rate=0.1,
+                                       drop_ids=tuple(flipped)))
+    assert len(dropped.ids) == 180 and not dropped.noise_mask.any()
+    fixed = training_data(Experiment(
+        "r", profile="smoke", noise_rate=0.1,
+        relabel=tuple(zip(flipped, noisy.true_labels[noisy.noise_mask]))))
+    assert np.array_equal(fixed.given_labels, fixed.true_labels)
+    with pytest.raises(ValueError, match="not in the training set"):
+        training_data(Experiment("x", profile="smoke", drop_ids=("train_99999999",)))
+
+
+@pytest.mark.needs_data
+def test_smoke_experiment_end_to_end(results_dir):
+    exp = Experiment("e2e", profile="smoke", noise_rate=0.05)
+    record = run_experiment(exp)
+    assert record.path == exp.record_dir() and (record.path / results.RECORD_FILE).exists()
+    assert record["train"]["trainable_params"] == 2_236_682
+    assert record["train"]["injected_errors"] == 10
+    assert len(record.history["loss"]) == record["epochs"] >= 1
+    arrays = record.arrays
+    assert arrays["test_probs"].shape == (200, 10)
+    assert np.allclose(arrays["test_probs"].astype(float).sum(axis=1), 1, atol=1e-2)
+    assert 0 <= record.metric("test", "accuracy") <= 1
+    prov = record.provenance
+    assert prov["profile"] == "smoke" and prov["seed"] == 0
+    assert prov["data_source"].startswith("JPEG copy of CIFAR-10")
+    assert prov["weights_source"].startswith("approximate ImageNet weights")
+    assert prov["packages"]["tensorflow"] and prov["hardware"] and prov["date"]
+    # a second call is served from the registry
+    again = run_experiment(exp)
+    assert again.data == record.data
+
+    out = subprocess.run([sys.executable, "-m", "helpers.results", "list", "--profile", "smoke",
+                          "--json"], capture_output=True, text=True, check=True).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["key"] for line in lines] == [exp.key()]
+    assert lines[0]["metrics"]["test"]["accuracy"] == record.metric("test", "accuracy")
+    assert lines[0]["provenance"]["data_source"].startswith("JPEG copy")
+    assert lines[0]["path"] == str(record.path)
+    text = subprocess.run([sys.executable, "-m", "helpers.results", "list"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "e2e" in text and exp.key() in text
+
+
+def test_cli_rejects_unknown_profile(results_dir):
+    done = subprocess.run([sys.executable, "-m", "helpers.results", "list", "--profile", "x"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "unknown profile" in done.stderr
