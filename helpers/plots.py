@@ -133,7 +133,7 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
         mean, std = 100 * base["test accuracy"].iloc[0], 100 * base["test accuracy std"].iloc[0]
         ax.axvspan(mean - 2 * std, mean + 2 * std, color="grey", alpha=0.2,
                    label="baseline ± 2 seed std")
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set(xlabel="test accuracy (%)", title="Every recorded experiment, side by side")

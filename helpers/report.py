@@ -28,6 +28,8 @@ def points(value: float) -> str:
 
 def provenance_note(records: list[Record]) -> Markdown:
     """Where the numbers on this page come from."""
+    if not records:
+        return Markdown("*No recorded runs for this profile yet: run the chapters first.*")
     first = records[0].provenance
     seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
     dates = sorted(r.provenance["date"][:10] for r in records)
@@ -187,14 +189,19 @@ def overview(records: list[Record]) -> pd.DataFrame:
     rows = []
     for (name, summary), members in groups.items():
         row = {"experiment": name, "setting": summary, "seeds": len(members),
-               "training images": members[0]["train"]["size"]}
+               "training images": members[0]["train"]["size"],
+               "noise rate": members[0].config.get("noise_rate", 0.0)}
         for metric, label in METRIC_NAMES.items():
             mean, std = spread(members, "test", metric)
             row[f"test {label}"] = mean
             row[f"test {label} std"] = std
         row["article"] = ARTICLE_REFERENCE.get((name, summary), "")
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(["experiment", "training images"]).reset_index(drop=True)
+    columns = ["experiment", "setting", "seeds", "training images", "noise rate", "test accuracy",
+               "test accuracy std", "test macro-F1", "test macro-F1 std", "article"]
+    frame = pd.DataFrame(rows, columns=columns)
+    order = ["experiment", "noise rate", "training images"]
+    return frame.sort_values(order).drop(columns="noise rate").reset_index(drop=True)
 
 
 def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
