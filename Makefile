@@ -24,7 +24,7 @@ book: $(STAMP)
 	@echo "The book is in _build/html/index.html"
 
 test: $(STAMP)
-	DCAI_PROFILE=smoke $(PY) -m pytest tests notebooks book --nbval-lax -p no:cacheprovider
+	DCAI_PROFILE=smoke $(PY) -m pytest tests notebooks book --nbval-lax --nbval-cell-timeout=1200 -p no:cacheprovider
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/train_throughput.py

@@ -39,17 +39,20 @@ def hardware() -> str:
 
 def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int,
                  shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """cache -> shuffle (training only) -> batch -> prefetch, with images cast to float32."""
+    """cache -> shuffle (training only) -> batch -> prefetch.
+
+    Images stay uint8 until they reach the model, which casts and scales them itself; so the
+    pipeline needs no map stage. tf.data's autotuner is off and the prefetch buffer fixed:
+    once, under heavy CPU load, deleting an autotuned iterator hung forever waiting for the
+    autotuner's thread, and a fixed two-batch buffer keeps these 2-core CPUs just as busy.
+    """
     tensors = images if labels is None else (images, labels)
     ds = tf.data.Dataset.from_tensor_slices(tensors).cache()
     if shuffle_seed is not None:
         ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if labels is None:
-        ds = ds.map(lambda x: tf.cast(x, tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.batch(batch_size).prefetch(2).with_options(options)
 
 
 def callbacks(profile: Profile, backup_dir: Path | None = None) -> list[keras.callbacks.Callback]:

@@ -102,6 +102,9 @@ def test_repairs_change_the_training_set(results_dir):
 @pytest.mark.needs_data
 def test_smoke_experiment_end_to_end(results_dir):
     exp = Experiment("e2e", profile="smoke", noise_rate=0.05)
+    leftover = exp.record_dir()  # what a run killed mid-write would leave: re-run, replace
+    leftover.mkdir(parents=True)
+    (leftover / results.ARRAYS_FILE).write_bytes(b"truncated")
     record = run_experiment(exp)
     assert record.path == exp.record_dir() and (record.path / results.RECORD_FILE).exists()
     assert record["train"]["trainable_params"] == 2_236_682
