@@ -167,9 +167,10 @@ def story(c: Cleanup) -> str:
              f"(precision {d['precision']:.2f}, recall {d['recall']:.2f}, F1 {d['f1']:.2f})."]
     lost = clean - noisy
     if lost <= 2 * std:
-        lines.append(f"Noise cost {100 * lost:+.1f} points of test accuracy, within twice the "
-                     f"seed-to-seed spread ({100 * std:.1f}): there is no measurable loss to "
-                     "recover, so the recovered fractions below are not meaningful.")
+        lines.append(f"The noisy run's test accuracy differs from the clean baseline's by "
+                     f"{100 * -lost:+.1f} points, within twice the seed-to-seed spread "
+                     f"({100 * std:.1f}): there is no measurable loss to recover, so recovered "
+                     "fractions are not meaningful here.")
     else:
         lines.append(f"Noise cost {100 * lost:.1f} points of test accuracy (seed spread "
                      f"{100 * std:.1f}).")

@@ -81,7 +81,9 @@ def compare(label: str, records: list[Record], baseline: list[Record], split: st
     if len(baseline) < 2:
         return text + "; with a single baseline seed there is no spread to judge it against."
     if distinguishable(difference, base_std):
-        return text + f", more than twice the seed-to-seed spread: a real {'gain' if difference > 0 else 'loss'}."
+        kind = "gain" if difference > 0 else "loss"
+        caveat = "" if len(records) > 1 else " (from a single run: more seeds would confirm it)"
+        return text + f", more than twice the seed-to-seed spread: likely a real {kind}{caveat}."
     return text + ", within twice the seed-to-seed spread: not distinguishable from noise."
 
 
