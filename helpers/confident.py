@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from helpers import CLASS_NAMES, catalog, results
-from helpers.experiments import Experiment, provenance, run_all, run_experiment
+from helpers.experiments import provenance, run_all
 
 
 @dataclasses.dataclass
@@ -132,10 +133,8 @@ def clean_up(rate: float, profile: str | None = None, seed: int = 0,
     return Cleanup(rate, oof, flagged, suggested, clean, noisy, pruned, relabelled, record)
 
 
-def summary_table(cleanups: list[Cleanup]) -> "pd.DataFrame":
+def summary_table(cleanups: list[Cleanup]) -> pd.DataFrame:
     """Detection quality and repair results, one row per noise rate."""
-    import pandas as pd
-
     rows = []
     for c in cleanups:
         a = c.analysis
