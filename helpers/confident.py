@@ -122,8 +122,8 @@ def clean_up(rate: float, profile: str | None = None, seed: int = 0,
     name = "confident_learning"
     profile_name = noisy.profile
     key = results.config_key({"analysis": name, **analysis["runs"]})
-    record = results.load_or_none(profile_name, name, key) or results.write(
-        results.record_dir(profile_name, name, key), {
+    path = results.record_dir(profile_name, name, key)
+    record = results.load(path) or results.write(path, {
         "name": name, "key": key, "profile": profile_name, "seed": seed, "kind": "analysis",
         "summary": f"cleanlab on {rate:.0%} noise, {folds}-fold CV, prune + relabel",
         "config": {"noise_rate": rate, "cv_folds": folds, "seed": seed},

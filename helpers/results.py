@@ -117,10 +117,6 @@ def write(path: Path, data: dict, arrays: dict[str, np.ndarray] | None = None,
     return Record(path, data)
 
 
-def load_or_none(profile: str, name: str, key: str) -> Record | None:
-    return load(record_dir(profile, name, key))
-
-
 def update(record: Record, **fields) -> Record:
     """Add fields (e.g. a later chapter's metrics) to a record, atomically."""
     data = {**record.data, **fields}
@@ -141,13 +137,6 @@ def iter_records(profile: str | None = None):
                 record = load(path)
                 if record is not None:
                     yield record
-
-
-def find(profile: str, name: str | None = None, **config) -> list[Record]:
-    """Records of a profile whose name (if given) and config fields match."""
-    return [r for r in iter_records(profile)
-            if (name is None or r.name == name)
-            and all(r.config.get(k) == v for k, v in config.items())]
 
 
 def _short_metrics(record: Record) -> dict:

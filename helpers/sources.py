@@ -17,7 +17,6 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -105,17 +104,3 @@ def label_errors_dir() -> Path | None:
     if shared and (shared / SHARED_LABEL_ERRORS).is_dir():
         return shared / SHARED_LABEL_ERRORS
     return None
-
-
-@dataclasses.dataclass(frozen=True)
-class SourceSummary:
-    data: str
-    weights: str
-
-    @property
-    def offline_copy(self) -> bool:
-        return self.data.startswith(JPEG_COPY_NOTE) or APPROX_WEIGHTS_NOTE in self.weights
-
-
-def summary() -> SourceSummary:
-    return SourceSummary(data=data_source(), weights=weights_source())
