@@ -72,3 +72,28 @@ def article_grid(profile: str | None = None) -> list[Experiment]:
     runs += [augmentation(profile), more_cats_and_dogs(profile)]
     runs += [more_data(f, profile) for f in POOL_FRACTIONS if f != 0.5]
     return runs
+
+
+def main(argv=None) -> int:
+    """``python -m helpers.catalog [--profile P] [--list]``: train (or read) the article's grid
+    in chapter order; every finished run is recorded at once, so it can run in the background
+    and be resumed after a crash."""
+    import argparse
+
+    from helpers.experiments import run_all
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.catalog", description=main.__doc__)
+    parser.add_argument("--profile", help="smoke, quick or full (default: $DCAI_PROFILE or full)")
+    parser.add_argument("--list", action="store_true", help="print the grid, train nothing")
+    args = parser.parse_args(argv)
+    grid = article_grid(get_profile(args.profile).name)
+    if args.list:
+        for exp in grid:
+            print(f"{exp.name:<20} seed={exp.seed} {exp.summary()}  key={exp.key()}")
+        return 0
+    run_all(grid, verbose=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
