@@ -82,3 +82,12 @@ def test_runner_rejects_unknown_notebook():
     done = subprocess.run([sys.executable, "-m", "helpers.run", "--profile", "smoke", "nope"],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode != 0 and "unknown notebook" in done.stderr
+
+
+def test_catalog_lists_the_article_grid():
+    done = subprocess.run([sys.executable, "-m", "helpers.catalog", "--profile", "smoke", "--list"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 13  # 3 baseline seeds, 5 noise rates, augmentation, extras, 3 sizes
+    assert sum(line.startswith("baseline") for line in lines) == 3
+    assert any("+10 cat, +10 dog" in line for line in lines)
