@@ -64,8 +64,8 @@ def rescore(records: list[results.Record], published: pd.DataFrame) -> pd.DataFr
     with its rank under each."""
     rows = []
     for record in records:
-        if record.get("kind", "experiment") != "experiment" or record.name == "cv_fold":
-            continue  # analyses have no model; fold runs saw only part of their training set
+        if not results.is_full_model(record):
+            continue
         arrays = record.arrays
         indices = data.test_indices(arrays["test_ids"])
         predicted = arrays["test_probs"].argmax(axis=1)

@@ -12,7 +12,7 @@ from IPython.display import Markdown
 
 from helpers import CLASS_NAMES
 from helpers.evaluate import distinguishable, seed_spread, top_confusions
-from helpers.results import Record
+from helpers.results import Record, is_full_model
 from helpers.sources import APPROX_WEIGHTS_NOTE, JPEG_COPY_NOTE
 
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
@@ -185,7 +185,7 @@ def overview(records: list[Record]) -> pd.DataFrame:
     """Every recorded training run of the article's chapters, grouped over seeds."""
     groups: dict[tuple[str, str], list[Record]] = {}
     for record in records:
-        if record.get("kind", "experiment") != "experiment" or record.name == "cv_fold":
+        if not is_full_model(record):
             continue
         groups.setdefault((record.name, record.get("summary", "")), []).append(record)
     rows = []

@@ -139,6 +139,12 @@ def iter_records(profile: str | None = None):
                     yield record
 
 
+def is_full_model(record: Record) -> bool:
+    """A training run whose model saw its whole training set: not an analysis record, and not
+    a cross-validation fold (those hold out a quarter of their data)."""
+    return record.get("kind", "experiment") == "experiment" and not record.config.get("cv_folds")
+
+
 def _short_metrics(record: Record) -> dict:
     out = {}
     for split in ("validation", "test"):
