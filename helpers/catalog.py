@@ -74,24 +74,63 @@ def article_grid(profile: str | None = None) -> list[Experiment]:
     return runs
 
 
-def main(argv=None) -> int:
-    """``python -m helpers.catalog [--profile P] [--list]``: train (or read) the article's grid
-    in chapter order; every finished run is recorded at once, so it can run in the background
-    and be resumed after a crash."""
-    import argparse
+def schedule(profile: str | None = None) -> list:
+    """Every run of every chapter, most telling first, for when compute is scarce (the full
+    profile on a CPU takes days): each step is an Experiment, or ``("confident_learning",
+    rate)`` / ``("test_set_audit",)`` for the analyses of chapters 6 and 7, which train their
+    own runs (cross-validation folds, repaired sets) through the registry."""
+    ordered = [baseline(profile, 0), label_noise(0.10, profile), *baselines(profile)[1:],
+               more_data(1.0, profile), ("test_set_audit",), label_noise(0.01, profile),
+               augmentation(profile), more_cats_and_dogs(profile), ("confident_learning", 0.10),
+               more_data(0.25, profile), more_data(0.75, profile),
+               *[label_noise(r, profile) for r in NOISE_RATES if r not in (0.01, 0.10)],
+               ("confident_learning", 0.02)]
+    assert all(exp in ordered for exp in article_grid(profile))  # nothing of chapters 1-5 left out
+    return ordered
 
-    from helpers.experiments import run_all
+
+def describe(step) -> str:
+    if isinstance(step, Experiment):
+        from helpers import results
+
+        status = "recorded" if results.load(step.record_dir()) else "to train"
+        return f"{step.name:<20} seed={step.seed} {step.summary()}  key={step.key()}  [{status}]"
+    return " ".join(map(str, step)) + "  (analysis: trains the runs it needs that are missing)"
+
+
+def run_step(step, profile: str | None = None):
+    """Train (or read) one step of ``schedule``."""
+    if isinstance(step, Experiment):
+        from helpers.experiments import run_all
+
+        return run_all([step], verbose=2)[0]
+    if step[0] == "confident_learning":
+        from helpers import confident
+
+        return confident.clean_up(step[1], profile)
+    if step[0] == "test_set_audit":
+        from helpers import audit
+
+        return audit.audit(profile)
+    raise ValueError(f"unknown step {step!r}")
+
+
+def main(argv=None) -> int:
+    """``python -m helpers.catalog [--profile P] [--list]``: train (or read) every run of every
+    chapter, most telling first (see ``schedule``). Every finished run is recorded at once, so
+    it can run in the background and be stopped and resumed at any time."""
+    import argparse
 
     parser = argparse.ArgumentParser(prog="python -m helpers.catalog", description=main.__doc__)
     parser.add_argument("--profile", help="smoke, quick or full (default: $DCAI_PROFILE or full)")
-    parser.add_argument("--list", action="store_true", help="print the grid, train nothing")
+    parser.add_argument("--list", action="store_true", help="print the schedule, train nothing")
     args = parser.parse_args(argv)
-    grid = article_grid(get_profile(args.profile).name)
-    if args.list:
-        for exp in grid:
-            print(f"{exp.name:<20} seed={exp.seed} {exp.summary()}  key={exp.key()}")
-        return 0
-    run_all(grid, verbose=2)
+    profile = get_profile(args.profile).name
+    steps = schedule(profile)
+    for n, step in enumerate(steps, 1):
+        print(f"[{n}/{len(steps)}] {describe(step)}", flush=True)
+        if not args.list:
+            run_step(step, profile)
     return 0
 
 

@@ -224,11 +224,22 @@ def run_experiment(exp: Experiment, verbose: int = 0) -> results.Record:
             "trainable_params": model.trainable_params(trained),
         },
         "metrics": metrics,
-        "provenance": provenance(exp.seed, exp.profile, train.hardware()),
+        "provenance": provenance(exp.seed, exp.profile, _hardware(history)),
     }
+    if len(history.get("sittings", [])) > 1:  # interrupted and resumed: say where it restarted
+        record["provenance"]["resumed_at_epochs"] = [s["first_epoch"]
+                                                     for s in history["sittings"][1:]]
     written = results.write(path, record, arrays)
     shutil.rmtree(backup, ignore_errors=True)
     return written
+
+
+def _hardware(history: dict) -> str:
+    """Every machine that trained this run, in order (a resumed run may have moved)."""
+    from helpers.train import hardware
+
+    machines = list(dict.fromkeys(s["hardware"] for s in history.get("sittings", [])))
+    return " + ".join(machines) if machines else hardware()
 
 
 def run_all(experiments, verbose: int = 0) -> list[results.Record]:

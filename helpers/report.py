@@ -31,6 +31,8 @@ def provenance_note(records: list[Record]) -> Markdown:
     if not records:
         return Markdown("*No recorded runs for this profile yet: run the chapters first.*")
     first = records[0].provenance
+    machines = sorted({r.provenance["hardware"] for r in records})
+    resumed = [r for r in records if r.provenance.get("resumed_at_epochs")]
     seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
     dates = sorted(r.provenance["date"][:10] for r in records)
     packages = first.get("packages", {})
@@ -40,9 +42,14 @@ def provenance_note(records: list[Record]) -> Markdown:
         f"**Provenance.** Profile `{first['profile']}`; seeds {', '.join(map(str, seeds)) or '-'}; "
         f"recorded {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ".",
         f"Data: {first['data_source']}. Weights: {first['weights_source']}.",
-        f"Hardware: {first['hardware']}. TensorFlow {packages.get('tensorflow')}, "
+        f"Hardware: {'; '.join(machines)}. TensorFlow {packages.get('tensorflow')}, "
         f"Keras {packages.get('keras')}, helpers {packages.get('helpers')}.",
     ]
+    if resumed:
+        lines.append(f"{len(resumed)} of these runs {'was' if len(resumed) == 1 else 'were'} "
+                     "interrupted and resumed from their "
+                     "last finished epoch (weights, optimizer, early-stopping and learning-rate "
+                     "counters restored; the data order restarts at the resume).")
     if offline:
         lines.append(f"*{JPEG_COPY_NOTE} + {APPROX_WEIGHTS_NOTE}: accuracies run lower than "
                      "with the original images and the official weights.*")
@@ -178,18 +185,27 @@ ARTICLE_REFERENCE = {
     ("label_noise", "50% of pool, noise 10%"): "≈10 points below baseline",
     ("augmentation", "50% of pool, augmented"): "no gain over baseline",
     ("more_data", "100% of pool"): "≈80% accuracy, ≈81% macro-F1",
+    ("more_cats_and_dogs", None): "no gain over baseline",
 }
+
+
+def article_reference(name: str, summary: str) -> str:
+    return ARTICLE_REFERENCE.get((name, summary), ARTICLE_REFERENCE.get((name, None), ""))
+
+
+def _groups(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
+    """Training runs on their whole training set, grouped by (experiment, setting) over seeds."""
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        if is_full_model(record):
+            groups.setdefault((record.name, record.get("summary", "")), []).append(record)
+    return groups
 
 
 def overview(records: list[Record]) -> pd.DataFrame:
     """Every recorded training run of the article's chapters, grouped over seeds."""
-    groups: dict[tuple[str, str], list[Record]] = {}
-    for record in records:
-        if not is_full_model(record):
-            continue
-        groups.setdefault((record.name, record.get("summary", "")), []).append(record)
     rows = []
-    for (name, summary), members in groups.items():
+    for (name, summary), members in _groups(records).items():
         row = {"experiment": name, "setting": summary, "seeds": len(members),
                "training images": members[0]["train"]["size"],
                "noise rate": members[0].config.get("noise_rate", 0.0)}
@@ -197,7 +213,7 @@ def overview(records: list[Record]) -> pd.DataFrame:
             mean, std = spread(members, "test", metric)
             row[f"test {label}"] = mean
             row[f"test {label} std"] = std
-        row["article"] = ARTICLE_REFERENCE.get((name, summary), "")
+        row["article"] = article_reference(name, summary)
         rows.append(row)
     columns = ["experiment", "setting", "seeds", "training images", "noise rate", "test accuracy",
                "test accuracy std", "test macro-F1", "test macro-F1 std", "article"]
@@ -213,3 +229,60 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
     shown["article"] = frame["article"]
     return shown
+
+
+def article_comparison(records: list[Record]) -> Markdown:
+    """For each recorded experiment the article reports on: its number next to ours. Absolute
+    scores for the baseline and the 40K run; for data changes, our difference from the baseline
+    judged against the baseline's seed spread (``compare``)."""
+    groups = _groups(records)
+    baseline = groups.get(("baseline", "50% of pool"), [])
+    lines = []
+    chapter_order = ["baseline", "label_noise", "augmentation", "more_cats_and_dogs", "more_data"]
+    ordered = sorted(groups.items(), key=lambda item: (
+        chapter_order.index(item[0][0]) if item[0][0] in chapter_order else len(chapter_order),
+        item[1][0]["train"]["size"], item[1][0].config.get("noise_rate", 0.0)))
+    for (name, summary), members in ordered:
+        reference = article_reference(name, summary)
+        if not reference:
+            continue
+        if name in ("baseline", "more_data"):
+            accuracy, accuracy_std = spread(members, "test", "accuracy")
+            f1, _ = spread(members, "test", "macro_f1")
+            ours = ("ours: " + f"{pct(accuracy)}" + (f" ± {100 * accuracy_std:.1f}" if len(members) > 1 else "")
+                    + f" test accuracy, {pct(f1)} macro-F1 ({len(members)} seed"
+                    + ("s)." if len(members) > 1 else ")."))
+        elif baseline:
+            ours = compare("ours", members, baseline)
+        else:
+            ours = "ours: no baseline recorded yet to compare with."
+        lines.append(f"- **{name.replace('_', ' ')}, {summary}**: the article reports {reference}; "
+                     f"{ours}")
+    if not lines:
+        return Markdown("*None of the runs the article reports on is recorded yet.*")
+    return Markdown("\n".join(lines))
+
+
+def grid_progress(grid) -> pd.DataFrame:
+    """One row per planned run of ``grid`` (a list of Experiments): recorded yet or not, and
+    for recorded runs their epochs, training time, test accuracy and where they trained."""
+    from helpers import results
+
+    rows = []
+    for exp in grid:
+        record = results.load(exp.record_dir())
+        row = {"experiment": exp.name, "setting": exp.summary(), "seed": exp.seed,
+               "status": "recorded" if record else "not run yet"}
+        if record:
+            provenance = record.provenance
+            resumed = provenance.get("resumed_at_epochs")
+            row.update({
+                "epochs": record["epochs"],
+                "training minutes": round(record.history.get("seconds", 0) / 60),
+                "test accuracy": pct(record.metric("test", "accuracy")),
+                "test macro-F1": pct(record.metric("test", "macro_f1")),
+                "hardware": provenance["hardware"]
+                + (f" (resumed at epoch {', '.join(map(str, resumed))})" if resumed else ""),
+            })
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")

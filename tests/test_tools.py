@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,10 +85,16 @@ def test_runner_rejects_unknown_notebook():
     assert done.returncode != 0 and "unknown notebook" in done.stderr
 
 
-def test_catalog_lists_the_article_grid():
+def test_catalog_lists_every_run_of_every_chapter(results_dir):
     done = subprocess.run([sys.executable, "-m", "helpers.catalog", "--profile", "smoke", "--list"],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
-    lines = done.stdout.splitlines()
-    assert len(lines) == 13  # 3 baseline seeds, 5 noise rates, augmentation, extras, 3 sizes
-    assert sum(line.startswith("baseline") for line in lines) == 3
-    assert any("+10 cat, +10 dog" in line for line in lines)
+                          capture_output=True, text=True, cwd=ROOT, check=True,
+                          env={**os.environ, "DCAI_RESULTS_DIR": str(results_dir)})
+    steps = [line.split("] ", 1)[1] for line in done.stdout.splitlines()]
+    # the article grid (3 baseline seeds, 5 noise rates, augmentation, extras, 3 sizes), then
+    # the two confident-learning analyses and the test-set audit
+    assert len(steps) == 13 + 3
+    assert sum(step.startswith("baseline") for step in steps) == 3
+    assert any("+10 cat, +10 dog" in step for step in steps)
+    assert sum(step.startswith("confident_learning") for step in steps) == 2
+    assert all(step.endswith("[to train]") for step in steps if "key=" in step)
+    assert not results_dir.exists()  # listing trains nothing

@@ -1,0 +1,49 @@
+"""Sentences and tables of the results overview, from hand-made records (no training)."""
+
+from helpers import catalog, report, results
+from helpers.experiments import provenance
+
+
+def record(exp, accuracy, hardware="2 CPU cores", resumed=None):
+    prov = provenance(exp.seed, exp.profile, hardware)
+    if resumed:
+        prov["resumed_at_epochs"] = resumed
+    metrics = {split: {"accuracy": accuracy, "macro_f1": accuracy - 0.01}
+               for split in ("validation", "test")}
+    return results.write(exp.record_dir(), {
+        "name": exp.name, "key": exp.key(), "profile": exp.profile, "seed": exp.seed,
+        "kind": "experiment", "summary": exp.summary(), "config": exp.config(),
+        "history": {"loss": [1.0, 0.9], "seconds": 600.0}, "epochs": 2,
+        "train": {"size": 200}, "metrics": metrics, "provenance": prov})
+
+
+def test_grid_progress_marks_recorded_and_missing_runs(results_dir):
+    grid = catalog.article_grid("smoke")
+    record(grid[0], 0.70, resumed=[46])
+    table = report.grid_progress(grid)
+    assert len(table) == len(grid)
+    assert list(table["status"]).count("recorded") == 1
+    assert table.loc[0, "test accuracy"] == "70.0%" and table.loc[0, "training minutes"] == 10
+    assert "resumed at epoch 46" in table.loc[0, "hardware"]
+    assert table.loc[1, "status"] == "not run yet" and table.loc[1, "test accuracy"] == ""
+
+
+def test_article_comparison_needs_a_spread_before_judging(results_dir):
+    noisy = record(catalog.label_noise(0.10, "smoke"), 0.60)
+    one_seed = [record(catalog.baseline("smoke", 0), 0.70)]
+    text = report.article_comparison([*one_seed, noisy]).data
+    assert "≈10 points below baseline" in text and "-10.0 points" in text
+    assert "single baseline seed" in text
+
+    seeds = one_seed + [record(catalog.baseline("smoke", s), 0.70 + 0.01 * s) for s in (1, 2)]
+    text = report.article_comparison([*seeds, noisy]).data
+    assert "likely a real loss" in text and "(3 seeds)" in text
+    assert "no gain" not in text  # augmentation and extra cats/dogs are not recorded
+
+
+def test_provenance_names_every_machine_and_resumed_runs(results_dir):
+    runs = [record(catalog.baseline("smoke", 0), 0.7, hardware="2 CPU cores", resumed=[46]),
+            record(catalog.baseline("smoke", 1), 0.7, hardware="1 GPU")]
+    note = report.provenance_note(runs).data
+    assert "1 GPU; 2 CPU cores" in note
+    assert "1 of these runs was interrupted and resumed" in note
