@@ -51,8 +51,9 @@ def provenance_note(records: list[Record]) -> Markdown:
                      "last finished epoch (weights, optimizer, early-stopping and learning-rate "
                      "counters restored; the data order restarts at the resume).")
     if offline:
-        lines.append(f"*{JPEG_COPY_NOTE} + {APPROX_WEIGHTS_NOTE}: accuracies run lower than "
-                     "with the original images and the official weights.*")
+        lines.append(f"*{JPEG_COPY_NOTE} + {APPROX_WEIGHTS_NOTE}: neither is the article's source, "
+                     "and both are documented to lower accuracy against the original images and "
+                     "the official weights.*")
     if first["profile"] == "smoke":
         lines.append("*Smoke profile: a few hundred images and one epoch, so these numbers only "
                      "show that the code runs; they mean nothing about the data.*")
@@ -272,7 +273,8 @@ def grid_progress(grid) -> pd.DataFrame:
     for exp in grid:
         record = results.load(exp.record_dir())
         row = {"experiment": exp.name, "setting": exp.summary(), "seed": exp.seed,
-               "status": "recorded" if record else "not run yet"}
+               "status": "recorded" if record else "not run yet", "epochs": "",
+               "training minutes": "", "test accuracy": "", "test macro-F1": "", "hardware": ""}
         if record:
             provenance = record.provenance
             resumed = provenance.get("resumed_at_epochs")
@@ -285,4 +287,4 @@ def grid_progress(grid) -> pd.DataFrame:
                 + (f" (resumed at epoch {', '.join(map(str, resumed))})" if resumed else ""),
             })
         rows.append(row)
-    return pd.DataFrame(rows).fillna("")
+    return pd.DataFrame(rows)
