@@ -266,15 +266,15 @@ def article_comparison(records: list[Record]) -> Markdown:
 
 def grid_progress(grid) -> pd.DataFrame:
     """One row per planned run of ``grid`` (a list of Experiments): recorded yet or not, and
-    for recorded runs their epochs, training time, test accuracy and where they trained."""
+    for recorded runs their epochs, training time, test scores and the machines that trained
+    them."""
     from helpers import results
 
-    rows = []
+    rows = {}
     for exp in grid:
         record = results.load(exp.record_dir())
-        row = {"experiment": exp.name, "setting": exp.summary(), "seed": exp.seed,
-               "status": "recorded" if record else "not run yet", "epochs": "",
-               "training minutes": "", "test accuracy": "", "test macro-F1": "", "hardware": ""}
+        row = {"status": "recorded" if record else "not run yet", "epochs": "",
+               "training minutes": "", "test accuracy": "", "test macro-F1": "", "trained on": ""}
         if record:
             provenance = record.provenance
             resumed = provenance.get("resumed_at_epochs")
@@ -283,8 +283,8 @@ def grid_progress(grid) -> pd.DataFrame:
                 "training minutes": round(record.history.get("seconds", 0) / 60),
                 "test accuracy": pct(record.metric("test", "accuracy")),
                 "test macro-F1": pct(record.metric("test", "macro_f1")),
-                "hardware": provenance["hardware"]
+                "trained on": provenance["hardware"]
                 + (f" (resumed at epoch {', '.join(map(str, resumed))})" if resumed else ""),
             })
-        rows.append(row)
-    return pd.DataFrame(rows)
+        rows[f"{exp.name.replace('_', ' ')}: {exp.summary()}, seed {exp.seed}"] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

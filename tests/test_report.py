@@ -23,9 +23,11 @@ def test_grid_progress_marks_recorded_and_missing_runs(results_dir):
     table = report.grid_progress(grid)
     assert len(table) == len(grid)
     assert list(table["status"]).count("recorded") == 1
-    assert table.loc[0, "test accuracy"] == "70.0%" and table.loc[0, "training minutes"] == 10
-    assert "resumed at epoch 46" in table.loc[0, "hardware"]
-    assert table.loc[1, "status"] == "not run yet" and table.loc[1, "test accuracy"] == ""
+    first, second = table.iloc[0], table.iloc[1]
+    assert table.index[0] == "baseline: 50% of pool, seed 0"
+    assert first["test accuracy"] == "70.0%" and first["training minutes"] == 10
+    assert "resumed at epoch 46" in first["trained on"]
+    assert second["status"] == "not run yet" and second["test accuracy"] == ""
 
 
 def test_article_comparison_needs_a_spread_before_judging(results_dir):
