@@ -46,10 +46,11 @@ def provenance_note(records: list[Record]) -> Markdown:
         f"Keras {packages.get('keras')}, helpers {packages.get('helpers')}.",
     ]
     if resumed:
-        lines.append(f"{len(resumed)} of these runs {'was' if len(resumed) == 1 else 'were'} "
-                     "interrupted and resumed from their "
-                     "last finished epoch (weights, optimizer, early-stopping and learning-rate "
-                     "counters restored; the data order restarts at the resume).")
+        one = len(resumed) == 1
+        lines.append(f"{len(resumed)} of these runs {'was' if one else 'were'} interrupted and "
+                     f"resumed from {'its' if one else 'their'} last finished epoch (weights, "
+                     "optimizer, early-stopping and learning-rate counters restored; the data "
+                     "order restarts at the resume).")
     if offline:
         lines.append(f"*{JPEG_COPY_NOTE} + {APPROX_WEIGHTS_NOTE}: neither is the article's source, "
                      "and both are documented to lower accuracy against the original images and "
@@ -84,8 +85,10 @@ def compare(label: str, records: list[Record], baseline: list[Record], split: st
     base, base_std = spread(baseline, split, metric)
     difference = value - base
     name = f"{split} {METRIC_NAMES[metric]}"
-    text = (f"{label}: {name} {pct(value)} vs the baseline's {pct(base)} ± {100 * base_std:.1f} "
-            f"({len(baseline)} seeds), a difference of {points(difference)}")
+    base_text = (f"{pct(base)} ± {100 * base_std:.1f} ({len(baseline)} seeds)"
+                 if len(baseline) > 1 else f"{pct(base)} (1 seed)")
+    text = (f"{label}: {name} {pct(value)} vs the baseline's {base_text}, "
+            f"a difference of {points(difference)}")
     if len(baseline) < 2:
         return text + "; with a single baseline seed there is no spread to judge it against."
     if distinguishable(difference, base_std):
