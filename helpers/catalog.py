@@ -100,10 +100,10 @@ def describe(step) -> str:
 
 def run_step(step, profile: str | None = None):
     """Train (or read) one step of ``schedule``."""
-    if isinstance(step, Experiment):
-        from helpers.experiments import run_all
+    if isinstance(step, Experiment):  # main() has already printed what the step is
+        from helpers.experiments import run_experiment
 
-        return run_all([step], verbose=2)[0]
+        return run_experiment(step, verbose=2)
     if step[0] == "confident_learning":
         from helpers import confident
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
-from helpers import CLASS_NAMES
+from helpers import CLASS_NAMES, results
 from helpers.evaluate import distinguishable, seed_spread, top_confusions
 from helpers.results import Record, is_full_model
 from helpers.sources import APPROX_WEIGHTS_NOTE, JPEG_COPY_NOTE
@@ -253,9 +253,10 @@ def article_comparison(records: list[Record]) -> Markdown:
         if name in ("baseline", "more_data"):
             accuracy, accuracy_std = spread(members, "test", "accuracy")
             f1, _ = spread(members, "test", "macro_f1")
-            ours = ("ours: " + f"{pct(accuracy)}" + (f" ± {100 * accuracy_std:.1f}" if len(members) > 1 else "")
+            several = len(members) > 1
+            ours = (f"ours: {pct(accuracy)}" + (f" ± {100 * accuracy_std:.1f}" if several else "")
                     + f" test accuracy, {pct(f1)} macro-F1 ({len(members)} seed"
-                    + ("s)." if len(members) > 1 else ")."))
+                    + ("s)." if several else ")."))
         elif baseline:
             ours = compare("ours", members, baseline)
         else:
@@ -271,8 +272,6 @@ def grid_progress(grid) -> pd.DataFrame:
     """One row per planned run of ``grid`` (a list of Experiments): recorded yet or not, and
     for recorded runs their epochs, training time, test scores and the machines that trained
     them."""
-    from helpers import results
-
     rows = {}
     for exp in grid:
         record = results.load(exp.record_dir())
