@@ -115,6 +115,63 @@ def run_step(step, profile: str | None = None):
     raise ValueError(f"unknown step {step!r}")
 
 
+CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
+    "01_baseline": lambda profile: baselines(profile),
+    "02_label_noise": lambda profile: baselines(profile)
+    + [label_noise(r, profile) for r in NOISE_RATES],
+    "03_augmentation": lambda profile: baselines(profile) + [augmentation(profile)],
+    "04_more_cats_and_dogs": lambda profile: baselines(profile) + [more_cats_and_dogs(profile)],
+    "05_more_data": lambda profile: baselines(profile)
+    + [more_data(f, profile) for f in POOL_FRACTIONS if f != 0.5],
+    "06_confident_learning": lambda profile: [("confident_learning", r) for r in CL_NOISE_RATES],
+    "07_test_set_audit": lambda profile: [("test_set_audit",)],
+}
+
+
+def _recorded_like(profile: str, name: str, **config) -> bool:
+    """Whether the registry holds a run called ``name`` whose config matches ``config`` (for
+    runs whose full config is only known after other runs, like the confident-learning
+    repairs)."""
+    from helpers import results
+
+    return any(r["name"] == name and all(r["config"].get(k) == v for k, v in config.items())
+               for r in results.iter_records(profile))
+
+
+def planned_runs(step, profile: str | None = None) -> list[tuple[str, bool]]:
+    """``(label, recorded?)`` for every record that ``step`` of ``schedule`` needs, including
+    the runs an analysis trains for itself and the analysis record."""
+    from helpers import results
+
+    profile = get_profile(profile).name
+    if isinstance(step, Experiment):
+        return [(f"{step.name}: {step.summary()}, seed {step.seed}",
+                 results.load(step.record_dir()) is not None)]
+    if step[0] == "confident_learning":
+        rate = step[1]
+        runs = [run for exp in [*baselines(profile), *cv_folds(rate, profile),
+                                label_noise(rate, profile)]
+                for run in planned_runs(exp, profile)]
+        runs += [(f"{name}: noise {rate:.0%}, seed 0",
+                  _recorded_like(profile, name, noise_rate=rate, seed=0))
+                 for name in ("cl_pruned", "cl_relabelled")]
+        return runs + [(f"confident learning analysis at {rate:.0%} noise",
+                        _recorded_like(profile, "confident_learning", noise_rate=rate, seed=0))]
+    if step[0] == "test_set_audit":
+        return planned_runs(more_data(1.0, profile), profile) + [
+            ("test-set audit", _recorded_like(profile, "test_set_audit",
+                                             model_key=more_data(1.0, profile).key()))]
+    raise ValueError(f"unknown step {step!r}")
+
+
+def chapter_progress(chapter: str, profile: str | None = None) -> tuple[int, int]:
+    """(recorded, needed) records of ``profile`` for the page of ``chapter`` (a CHAPTERS key)."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"unknown chapter {chapter!r}: choose from {', '.join(CHAPTERS)}")
+    runs = dict(run for step in CHAPTERS[chapter](profile) for run in planned_runs(step, profile))
+    return sum(runs.values()), len(runs)
+
+
 def main(argv=None) -> int:
     """``python -m helpers.catalog [--profile P] [--list]``: train (or read) every run of every
     chapter, most telling first (see ``schedule``). Every finished run is recorded at once, so
