@@ -257,6 +257,8 @@ def article_comparison(records: list[Record]) -> Markdown:
             ours = (f"ours: {pct(accuracy)}" + (f" ± {100 * accuracy_std:.1f}" if several else "")
                     + f" test accuracy, {pct(f1)} macro-F1 ({len(members)} seed"
                     + ("s)." if several else ")."))
+            if name == "more_data" and baseline:  # the article's question: does more data help?
+                ours += " " + compare("Compared with the baseline", members, baseline)
         elif baseline:
             ours = compare("ours", members, baseline)
         else:

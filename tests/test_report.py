@@ -44,6 +44,11 @@ def test_article_comparison_needs_a_spread_before_judging(results_dir):
     assert "likely a real loss" in text and "(3 seeds)" in text
     assert "no gain" not in text  # augmentation and extra cats/dogs are not recorded
 
+    bigger = record(catalog.more_data(1.0, "smoke"), 0.78)
+    text = report.article_comparison([*seeds, bigger]).data
+    assert "≈80% accuracy" in text and "78.0% test accuracy" in text
+    assert "a difference of +7.0 points" in text and "likely a real gain" in text
+
 
 def test_provenance_names_every_machine_and_resumed_runs(results_dir):
     runs = [record(catalog.baseline("smoke", 0), 0.7, hardware="2 CPU cores", resumed=[46]),
