@@ -312,3 +312,30 @@ def chapter_status(profile: str = "full") -> pd.DataFrame:
                          f"{profile} records needed": needed,
                          "recorded": recorded, "missing": needed - recorded}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def training_story(record: Record) -> Markdown:
+    """How a run's training went, from its history: when it peaked and when the plateau
+    callback cut the learning rate (a cut made before the model has learned much leaves it
+    crawling for the rest of the run, whatever the data)."""
+    history = record.history
+    val_loss = history.get("val_loss", [])
+    rates = history.get("learning_rate", [])
+    epochs = len(val_loss)
+    if not epochs:
+        return Markdown("*This run has no recorded learning curves.*")
+    best = int(np.argmin(val_loss)) + 1
+    lines = [f"- {epochs} epochs in {history.get('seconds', 0) / 60:.0f} minutes; the lowest "
+             f"validation loss came at epoch {best}, and those weights were kept."]
+    cuts = [e for e in range(1, len(rates)) if rates[e] < rates[e - 1] * 0.999]
+    if not cuts:
+        lines.append(f"- The learning rate stayed at {rates[0]:.0e} throughout." if rates else
+                     "- The learning rate was not recorded.")
+    else:
+        first = cuts[0]  # 0-based index of the first epoch trained at the lower rate
+        lines.append(
+            f"- The learning rate started at {rates[0]:.0e} and was cut {len(cuts)} time"
+            f"{'s' if len(cuts) > 1 else ''}, first for epoch {first + 1}, when training accuracy "
+            f"was {pct(history['accuracy'][first - 1])} and validation accuracy "
+            f"{pct(history['val_accuracy'][first - 1])}; it ended at {rates[-1]:.0e}.")
+    return Markdown("\n".join(lines))

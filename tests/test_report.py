@@ -78,3 +78,18 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
     assert table.loc["01_baseline", "missing"] == 0 and table.loc["07_test_set_audit", "recorded"] == 0
     with pytest.raises(ValueError, match="choose from 01_baseline"):
         catalog.chapter_progress("08_nothing", "smoke")
+
+
+def test_training_story_says_when_the_learning_rate_was_cut(results_dir):
+    run = record(catalog.augmentation("smoke"), 0.55)
+    run.data["history"] = {"val_loss": [2.0, 1.9, 2.1, 2.2, 1.8, 1.7], "seconds": 360.0,
+                      "accuracy": [0.25, 0.37, 0.46, 0.51, 0.54, 0.55],
+                      "val_accuracy": [0.29, 0.35, 0.35, 0.31, 0.34, 0.36],
+                      "learning_rate": [1e-4, 1e-4, 1e-4, 1e-4, 1e-5, 1e-5]}
+    text = report.training_story(run).data
+    assert "6 epochs in 6 minutes" in text and "came at epoch 6" in text
+    assert "cut 1 time, first for epoch 5, when training accuracy was 51.0%" in text
+    assert "ended at 1e-05" in text
+
+    run.data["history"]["learning_rate"] = [1e-4] * 6
+    assert "stayed at 1e-04 throughout" in report.training_story(run).data
