@@ -272,18 +272,20 @@ def article_comparison(records: list[Record]) -> Markdown:
 
 def grid_progress(grid) -> pd.DataFrame:
     """One row per planned run of ``grid`` (a list of Experiments): recorded yet or not, and
-    for recorded runs their epochs, training time, test scores and the machines that trained
-    them."""
+    for recorded runs their epochs, when the learning rate was first cut, training time, test
+    scores and the machines that trained them."""
     rows = {}
     for exp in grid:
         record = results.load(exp.record_dir())
         row = {"status": "recorded" if record else "not run yet", "epochs": "",
-               "training minutes": "", "test accuracy": "", "test macro-F1": "", "trained on": ""}
+               "first LR cut": "", "training minutes": "", "test accuracy": "",
+               "test macro-F1": "", "trained on": ""}
         if record:
             provenance = record.provenance
             resumed = provenance.get("resumed_at_epochs")
             row.update({
                 "epochs": record["epochs"],
+                "first LR cut": _first_cut(record.history),
                 "training minutes": round(record.history.get("seconds", 0) / 60),
                 "test accuracy": pct(record.metric("test", "accuracy")),
                 "test macro-F1": pct(record.metric("test", "macro_f1")),
@@ -314,6 +316,19 @@ def chapter_status(profile: str = "full") -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def _lr_cuts(history: dict) -> list[int]:
+    """0-based indices of the epochs trained at a lower learning rate than the one before."""
+    rates = history.get("learning_rate", [])
+    return [e for e in range(1, len(rates)) if rates[e] < rates[e - 1] * 0.999]
+
+
+def _first_cut(history: dict) -> str:
+    cuts = _lr_cuts(history)
+    if not cuts:
+        return "none"
+    return f"epoch {cuts[0] + 1} (train acc {pct(history['accuracy'][cuts[0] - 1])})"
+
+
 def training_story(record: Record) -> Markdown:
     """How a run's training went, from its history: when it peaked and when the plateau
     callback cut the learning rate (a cut made before the model has learned much leaves it
@@ -327,7 +342,7 @@ def training_story(record: Record) -> Markdown:
     best = int(np.argmin(val_loss)) + 1
     lines = [f"- {epochs} epochs in {history.get('seconds', 0) / 60:.0f} minutes; the lowest "
              f"validation loss came at epoch {best}, and those weights were kept."]
-    cuts = [e for e in range(1, len(rates)) if rates[e] < rates[e - 1] * 0.999]
+    cuts = _lr_cuts(history)
     if not cuts:
         lines.append(f"- The learning rate stayed at {rates[0]:.0e} throughout." if rates else
                      "- The learning rate was not recorded.")

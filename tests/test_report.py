@@ -29,6 +29,7 @@ def test_grid_progress_marks_recorded_and_missing_runs(results_dir):
     assert table.index[0] == "baseline: 50% of pool, seed 0"
     assert first["test accuracy"] == "70.0%" and first["training minutes"] == 10
     assert "resumed at epoch 46" in first["trained on"]
+    assert first["first LR cut"] == "none"  # the hand-made history has no learning rates
     assert second["status"] == "not run yet" and second["test accuracy"] == ""
 
 
@@ -90,6 +91,7 @@ def test_training_story_says_when_the_learning_rate_was_cut(results_dir):
     assert "6 epochs in 6 minutes" in text and "came at epoch 6" in text
     assert "cut 1 time, first for epoch 5, when training accuracy was 51.0%" in text
     assert "ended at 1e-05" in text
+    assert report._first_cut(run.history) == "epoch 5 (train acc 51.0%)"
 
     run.data["history"]["learning_rate"] = [1e-4] * 6
     assert "stayed at 1e-04 throughout" in report.training_story(run).data
