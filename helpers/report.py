@@ -12,6 +12,7 @@ from IPython.display import Markdown
 
 from helpers import CLASS_NAMES, results
 from helpers.evaluate import distinguishable, seed_spread, top_confusions
+from helpers.profiles import get_profile
 from helpers.results import Record, is_full_model
 from helpers.sources import APPROX_WEIGHTS_NOTE, JPEG_COPY_NOTE
 
@@ -342,6 +343,11 @@ def training_story(record: Record) -> Markdown:
     best = int(np.argmin(val_loss)) + 1
     lines = [f"- {epochs} epochs in {history.get('seconds', 0) / 60:.0f} minutes; the lowest "
              f"validation loss came at epoch {best}, and those weights were kept."]
+    profile = get_profile(record["profile"])
+    if epochs >= profile.max_epochs and epochs - best < profile.early_stopping_patience:
+        # early stopping never fired: the epoch cap ended a run that was still improving
+        lines.append(f"- The {epochs}-epoch cap ended the run while the validation loss was "
+                     "still falling: early stopping never fired.")
     cuts = _lr_cuts(history)
     if not cuts:
         lines.append(f"- The learning rate stayed at {rates[0]:.0e} throughout." if rates else

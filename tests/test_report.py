@@ -93,5 +93,10 @@ def test_training_story_says_when_the_learning_rate_was_cut(results_dir):
     assert "ended at 1e-05" in text
     assert report._first_cut(run.history) == "epoch 5 (train acc 51.0%)"
 
+    # the smoke profile's cap is 1 epoch, and the loss was still falling at the last one
+    assert "The 6-epoch cap ended the run while the validation loss was still falling" in text
+
     run.data["history"]["learning_rate"] = [1e-4] * 6
-    assert "stayed at 1e-04 throughout" in report.training_story(run).data
+    run.data["history"]["val_loss"] = [1.0, 1.9, 2.1, 2.2, 1.8, 1.7]  # early stopping's pattern
+    text = report.training_story(run).data
+    assert "stayed at 1e-04 throughout" in text and "cap ended" not in text
