@@ -31,6 +31,8 @@ def provenance_note(records: list[Record]) -> Markdown:
     """Where the numbers on this page come from."""
     if not records:
         return Markdown("*No recorded runs for this profile yet: run the chapters first.*")
+    # a page may list one run twice (chapter 5's 50% point is the baseline): count it once
+    records = list({(r["name"], r["key"]): r for r in records}.values())
     first = records[0].provenance
     machines = sorted({r.provenance["hardware"] for r in records})
     resumed = [r for r in records if r.provenance.get("resumed_at_epochs")]

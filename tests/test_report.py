@@ -57,6 +57,8 @@ def test_provenance_names_every_machine_and_resumed_runs(results_dir):
     note = report.provenance_note(runs).data
     assert "1 GPU; 2 CPU cores" in note
     assert "1 of these runs was interrupted and resumed" in note
+    # the same run listed twice (chapter 5's 50% point is the baseline) is one run
+    assert "1 of these runs was interrupted" in report.provenance_note([runs[0], *runs]).data
 
 
 def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
