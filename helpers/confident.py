@@ -14,7 +14,9 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from helpers import CLASS_NAMES, catalog, results
+from helpers.evaluate import distinguishable
 from helpers.experiments import provenance, run_all
+from helpers.report import pct
 
 
 @dataclasses.dataclass
@@ -106,11 +108,15 @@ class Cleanup:
         return self.record["analysis"]
 
     @property
+    def noise_loss(self) -> float:
+        """Test accuracy the noise cost: clean baseline mean minus the noisy run."""
+        return self.analysis["clean_test_accuracy_mean"] - self.analysis["test"]["noisy"]["accuracy"]
+
+    @property
     def loss_is_measurable(self) -> bool:
         """Did the noise cost more test accuracy than twice the baseline's seed-to-seed std?"""
-        a = self.analysis
-        lost = a["clean_test_accuracy_mean"] - a["test"]["noisy"]["accuracy"]
-        return lost > 2 * a["clean_test_accuracy_std"]
+        return self.noise_loss > 0 and distinguishable(self.noise_loss,
+                                                       self.analysis["clean_test_accuracy_std"])
 
     @property
     def label_accuracy(self) -> dict:
@@ -169,9 +175,6 @@ def summary_table(cleanups: list[Cleanup]) -> pd.DataFrame:
     """Detection quality, label quality after each repair, and test results: one column per
     noise rate, one row per quantity (two noise rates read better side by side than 15 columns
     wide)."""
-    def pct(x):
-        return "n/a" if x is None else f"{x:.1%}"
-
     columns = {}
     for c in cleanups:
         a = c.analysis
@@ -189,11 +192,11 @@ def summary_table(cleanups: list[Cleanup]) -> pd.DataFrame:
             "test acc: noisy": pct(a["test"]["noisy"]["accuracy"]),
             "test acc: pruned": pct(a["test"]["pruned"]["accuracy"]),
             "test acc: relabelled": pct(a["test"]["relabelled"]["accuracy"]),
+        } | {
             # a share of a loss inside the seed band is a ratio of two noises: not shown
-            "loss recovered: pruned": pct(recovered["pruned"]) if c.loss_is_measurable
-            else "n/a (no loss beyond seed band)",
-            "loss recovered: relabelled": pct(recovered["relabelled"]) if c.loss_is_measurable
-            else "n/a (no loss beyond seed band)",
+            f"loss recovered: {name}": pct(recovered[name]) if c.loss_is_measurable
+            else "n/a (no loss beyond seed band)"
+            for name in ("pruned", "relabelled")
         }
     return pd.DataFrame(columns)
 
@@ -203,7 +206,7 @@ def story(c: Cleanup) -> str:
     a = c.analysis
     d = a["detection"]["overall"]
     std = a["clean_test_accuracy_std"]
-    clean, noisy = a["clean_test_accuracy_mean"], a["test"]["noisy"]["accuracy"]
+    noisy = a["test"]["noisy"]["accuracy"]
     lines = [f"**{c.rate:.0%} noise.** cleanlab flagged {d['flagged']} of {len(c.flagged):,} "
              f"training labels; {d['caught']} of the {d['injected']} injected errors are among them "
              f"(precision {d['precision']:.2f}, recall {d['recall']:.2f}, F1 {d['f1']:.2f})."]
@@ -213,7 +216,7 @@ def story(c: Cleanup) -> str:
                  f"labelled. Relabelling keeps all {labels['size']:,}: it fixes {labels['fixed']:,} "
                  f"wrong labels but overwrites {labels['broken']:,} right ones with the model's guess, "
                  f"leaving {labels['relabelled']:.1%} right.")
-    lost = clean - noisy
+    lost = c.noise_loss
     if not c.loss_is_measurable:
         lines.append(f"The noisy run's test accuracy differs from the clean baseline's by "
                      f"{100 * -lost:+.1f} points, within twice the seed-to-seed spread "
@@ -225,7 +228,7 @@ def story(c: Cleanup) -> str:
     for name in ("pruned", "relabelled"):
         gain = a["test"][name]["accuracy"] - noisy
         frac = a["recovered_fraction"][name]
-        verdict = ("more than twice the seed spread" if abs(gain) > 2 * std
+        verdict = ("more than twice the seed spread" if distinguishable(gain, std)
                    else "within twice the seed spread, so not distinguishable from noise")
         frac_text = f", recovering {frac:.0%} of the loss" if c.loss_is_measurable else ""
         lines.append(f"- {name.capitalize()}: {100 * gain:+.1f} points vs noisy{frac_text}; "

@@ -25,10 +25,10 @@ def test_label_accuracy_after_repair_counts_fixes_and_breakages():
 
 def test_detection_scores_against_the_injected_mask():
     flagged = np.array([True, True, False, False, True, False])
-    scores = confident.detection_scores(flagged, NOISE, TRUE)["overall"]
+    graded = confident.detection_scores(flagged, NOISE, TRUE)
+    scores, per_class = graded["overall"], graded["per_class"]
     assert scores["caught"] == 1 and scores["flagged"] == 3 and scores["injected"] == 2
     assert scores["precision"] == 1 / 3 and scores["recall"] == 1 / 2
-    per_class = confident.detection_scores(flagged, NOISE, TRUE)["per_class"]
     assert per_class["deer"]["caught"] == 1 and per_class["truck"]["flagged"] == 0  # class 4; absent
 
 
