@@ -277,9 +277,16 @@ def grid_progress(grid) -> pd.DataFrame:
     """One row per planned run of ``grid`` (a list of Experiments): recorded yet or not, and
     for recorded runs their epochs, when the learning rate was first cut, training time, test
     scores and the machines that trained them."""
+    return training_table({f"{exp.name.replace('_', ' ')}: {exp.summary()}, seed {exp.seed}":
+                           results.load(exp.record_dir()) for exp in grid})
+
+
+def training_table(runs: dict) -> pd.DataFrame:
+    """One row per named run (a Record, or None for a run not recorded yet): how its training
+    went next to its test scores. Two runs on different data are only a comparison of the data
+    when their schedules went alike; an early learning-rate cut shows up here."""
     rows = {}
-    for exp in grid:
-        record = results.load(exp.record_dir())
+    for name, record in runs.items():
         row = {"status": "recorded" if record else "not run yet", "epochs": "",
                "first LR cut": "", "training minutes": "", "test accuracy": "",
                "test macro-F1": "", "trained on": ""}
@@ -295,7 +302,7 @@ def grid_progress(grid) -> pd.DataFrame:
                 "trained on": provenance["hardware"]
                 + (f" (resumed at epoch {', '.join(map(str, resumed))})" if resumed else ""),
             })
-        rows[f"{exp.name.replace('_', ' ')}: {exp.summary()}, seed {exp.seed}"] = row
+        rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

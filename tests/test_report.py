@@ -33,6 +33,16 @@ def test_grid_progress_marks_recorded_and_missing_runs(results_dir):
     assert second["status"] == "not run yet" and second["test accuracy"] == ""
 
 
+def test_training_table_names_each_run_and_its_schedule(results_dir):
+    noisy = record(catalog.label_noise(0.02, "smoke"), 0.65)
+    noisy.data["history"] |= {"accuracy": [0.4, 0.5, 0.55], "learning_rate": [1e-4, 1e-4, 1e-5]}
+    table = report.training_table({"noisy 2%": noisy, "pruned 2%": None})
+    assert list(table.index) == ["noisy 2%", "pruned 2%"]
+    assert table.loc["noisy 2%", "first LR cut"] == "epoch 3 (train acc 50.0%)"
+    assert table.loc["noisy 2%", "test accuracy"] == "65.0%"
+    assert table.loc["pruned 2%", "status"] == "not run yet"
+
+
 def test_article_comparison_needs_a_spread_before_judging(results_dir):
     noisy = record(catalog.label_noise(0.10, "smoke"), 0.60)
     one_seed = [record(catalog.baseline("smoke", 0), 0.70)]
