@@ -16,7 +16,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from helpers import CLASS_NAMES, catalog, results
 from helpers.evaluate import distinguishable
 from helpers.experiments import provenance, run_all
-from helpers.report import pct
+from helpers.report import first_lr_cut, pct
 
 
 @dataclasses.dataclass
@@ -219,8 +219,8 @@ def story(c: Cleanup) -> str:
     lost = c.noise_loss
     if not c.loss_is_measurable:
         lines.append(f"The noisy run's test accuracy differs from the clean baseline's by "
-                     f"{100 * -lost:+.1f} points, within twice the seed-to-seed spread "
-                     f"({100 * std:.1f}): there is no measurable loss to recover, so recovered "
+                     f"{100 * -lost:+.1f} points, within twice the seed-to-seed standard deviation "
+                     f"(2 × {100 * std:.1f} points): there is no measurable loss to recover, so recovered "
                      "fractions are not meaningful here.")
     else:
         lines.append(f"Noise cost {100 * lost:.1f} points of test accuracy (seed spread "
@@ -233,6 +233,13 @@ def story(c: Cleanup) -> str:
         frac_text = f", recovering {frac:.0%} of the loss" if c.loss_is_measurable else ""
         lines.append(f"- {name.capitalize()}: {100 * gain:+.1f} points vs noisy{frac_text}; "
                      f"the change is {verdict}.")
+    # a cut in the first epochs leaves a run crawling whatever its labels (Chapter 3)
+    cuts = {name: first_lr_cut(getattr(c, name).history)
+            for name in ("noisy", "pruned", "relabelled")}
+    lines.append("\nFirst learning-rate cut: "
+                 + ", ".join(f"{name} run {f'at epoch {cut}' if cut else 'never'}"
+                             for name, cut in cuts.items())
+                 + ". The training table below shows how each run went.")
     return "\n".join(lines)
 
 

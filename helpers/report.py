@@ -332,11 +332,17 @@ def _lr_cuts(history: dict) -> list[int]:
     return [e for e in range(1, len(rates)) if rates[e] < rates[e - 1] * 0.999]
 
 
-def _first_cut(history: dict) -> str:
+def first_lr_cut(history: dict) -> int | None:
+    """The first epoch (1-based) trained at a lowered learning rate; None if it was never cut."""
     cuts = _lr_cuts(history)
-    if not cuts:
+    return cuts[0] + 1 if cuts else None
+
+
+def _first_cut(history: dict) -> str:
+    epoch = first_lr_cut(history)
+    if epoch is None:
         return "none"
-    return f"epoch {cuts[0] + 1} (train acc {pct(history['accuracy'][cuts[0] - 1])})"
+    return f"epoch {epoch} (train acc {pct(history['accuracy'][epoch - 2])})"
 
 
 def training_story(record: Record) -> Markdown:

@@ -104,6 +104,7 @@ def test_training_story_says_when_the_learning_rate_was_cut(results_dir):
     assert "cut 1 time, first for epoch 5, when training accuracy was 51.0%" in text
     assert "ended at 1e-05" in text
     assert report._first_cut(run.history) == "epoch 5 (train acc 51.0%)"
+    assert report.first_lr_cut(run.history) == 5
 
     # the smoke profile's cap is 1 epoch, and the loss was still falling at the last one
     assert "The 6-epoch cap ended the run while the validation loss was still falling" in text
@@ -112,3 +113,4 @@ def test_training_story_says_when_the_learning_rate_was_cut(results_dir):
     run.data["history"]["val_loss"] = [1.0, 1.9, 2.1, 2.2, 1.8, 1.7]  # early stopping's pattern
     text = report.training_story(run).data
     assert "stayed at 1e-04 throughout" in text and "cap ended" not in text
+    assert report.first_lr_cut(run.history) is None
