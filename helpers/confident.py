@@ -219,9 +219,9 @@ def story(c: Cleanup) -> str:
     lost = c.noise_loss
     if not c.loss_is_measurable:
         lines.append(f"The noisy run's test accuracy differs from the clean baseline's by "
-                     f"{100 * -lost:+.1f} points, within twice the seed-to-seed standard deviation "
-                     f"(2 × {100 * std:.1f} points): there is no measurable loss to recover, so recovered "
-                     "fractions are not meaningful here.")
+                     f"{100 * -lost:+.1f} points, within twice the seed-to-seed standard "
+                     f"deviation (2 × {100 * std:.1f} points): there is no measurable loss to "
+                     "recover, so recovered fractions are not meaningful here.")
     else:
         lines.append(f"Noise cost {100 * lost:.1f} points of test accuracy (seed spread "
                      f"{100 * std:.1f}).")
