@@ -207,8 +207,8 @@ def story(c: Cleanup) -> str:
     d = a["detection"]["overall"]
     std = a["clean_test_accuracy_std"]
     noisy = a["test"]["noisy"]["accuracy"]
-    lines = [f"**{c.rate:.0%} noise.** cleanlab flagged {d['flagged']} of {len(c.flagged):,} "
-             f"training labels; {d['caught']} of the {d['injected']} injected errors are among them "
+    lines = [f"**{c.rate:.0%} noise.** cleanlab flagged {d['flagged']:,} of {len(c.flagged):,} "
+             f"training labels; {d['caught']:,} of the {d['injected']:,} injected errors are among them "
              f"(precision {d['precision']:.2f}, recall {d['recall']:.2f}, F1 {d['f1']:.2f})."]
     labels = c.label_accuracy
     lines.append(f"Of the given labels {labels['noisy']:.1%} are right. Dropping the flagged images "
@@ -230,7 +230,8 @@ def story(c: Cleanup) -> str:
         frac = a["recovered_fraction"][name]
         verdict = ("more than twice the seed spread" if distinguishable(gain, std)
                    else "within twice the seed spread, so not distinguishable from noise")
-        frac_text = f", recovering {frac:.0%} of the loss" if c.loss_is_measurable else ""
+        frac_text = ("" if not c.loss_is_measurable else ", recovering none of the loss"
+                     if frac <= 0 else f", recovering {frac:.0%} of the loss")
         lines.append(f"- {name.capitalize()}: {100 * gain:+.1f} points vs noisy{frac_text}; "
                      f"the change is {verdict}.")
     # a cut in the first epochs leaves a run crawling whatever its labels (Chapter 3)
