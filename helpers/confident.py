@@ -108,6 +108,11 @@ class Cleanup:
         return self.record["analysis"]
 
     @property
+    def retrains(self) -> dict[str, results.Record]:
+        """The three runs on this noise rate's training set, as given and after each repair."""
+        return {"noisy": self.noisy, "pruned": self.pruned, "relabelled": self.relabelled}
+
+    @property
     def noise_loss(self) -> float:
         """Test accuracy the noise cost: clean baseline mean minus the noisy run."""
         return self.analysis["clean_test_accuracy_mean"] - self.analysis["test"]["noisy"]["accuracy"]
@@ -235,8 +240,7 @@ def story(c: Cleanup) -> str:
         lines.append(f"- {name.capitalize()}: {100 * gain:+.1f} points vs noisy{frac_text}; "
                      f"the change is {verdict}.")
     # a cut in the first epochs leaves a run crawling whatever its labels (Chapter 3)
-    cuts = {name: first_lr_cut(getattr(c, name).history)
-            for name in ("noisy", "pruned", "relabelled")}
+    cuts = {name: first_lr_cut(run.history) for name, run in c.retrains.items()}
     lines.append("\nFirst learning-rate cut: "
                  + ", ".join(f"{name} run {f'at epoch {cut}' if cut else 'never'}"
                              for name, cut in cuts.items())
