@@ -11,6 +11,27 @@ import os as _os
 # fill every notebook's output; Python-level errors and warnings still show.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# Path variables that are relative (or start with ~) are resolved once, against the working
+# directory of the process that imported helpers first, and written back absolute: papermill
+# kernels run in notebooks/ and inherit the environment, so without this
+# `DCAI_RESULTS_DIR=relreg python -m helpers.run` would write into notebooks/relreg/.
+PATH_VARIABLES = ("DCAI_RESULTS_DIR", "DCAI_WEIGHTS", "TFDS_DATA_DIR", "DCAI_SHARED")
+_SPECIAL_VALUES = ("", "none", "0", "imagenet")  # settings, not paths: left as they are
+
+
+def _resolve_path_variables(environ=_os.environ) -> None:
+    """Make the path variables of ``environ`` absolute (see ``PATH_VARIABLES``)."""
+    for variable in PATH_VARIABLES:
+        value = environ.get(variable)
+        if value is None or value.strip().lower() in _SPECIAL_VALUES or "://" in value:
+            continue  # unset, a setting (imagenet, none) or a URL (gs://...)
+        expanded = _os.path.expanduser(value)
+        if expanded != value or not _os.path.isabs(expanded):
+            environ[variable] = _os.path.abspath(expanded)
+
+
+_resolve_path_variables()
+
 __version__ = "0.1.0"
 
 CLASS_NAMES = (

@@ -3,6 +3,7 @@ registry serves a run that another chapter already trained)."""
 
 from __future__ import annotations
 
+from helpers import recipe as recipes
 from helpers.experiments import Experiment
 from helpers.profiles import get_profile
 
@@ -14,9 +15,17 @@ CV_FOLDS = 4
 CL_NOISE_RATES = (0.02, 0.10)
 
 
-def baseline(profile: str | None = None, seed: int = 0) -> Experiment:
+def baseline(profile: str | None = None, seed: int = 0, recipe: str | None = None) -> Experiment:
     """50% of the pool (the article's 20K), clean labels."""
-    return Experiment("baseline", profile=profile, seed=seed)
+    return Experiment("baseline", profile=profile, seed=seed, recipe=recipe)
+
+
+def recipe_study(profile: str | None = None, seeds=BASELINE_SEEDS) -> list[Experiment]:
+    """The seed study that chose the recipe: the 20K baseline under every recipe of
+    ``helpers.recipe.STUDY`` with each seed (seed by seed, so every recipe has a first seed
+    early), then the probes that reset the pretrained batch-norm statistics (seed 0)."""
+    runs = [baseline(profile, s, r) for s in seeds for r in recipes.STUDY]
+    return runs + [baseline(profile, seeds[0], r) for r in recipes.PROBES]
 
 
 def baselines(profile: str | None = None, seeds=BASELINE_SEEDS) -> list[Experiment]:
@@ -74,21 +83,46 @@ def article_grid(profile: str | None = None) -> list[Experiment]:
     return runs
 
 
-def schedule(profile: str | None = None) -> list:
-    """Every run of every chapter, for when compute is scarce (the full profile on a CPU takes
-    days): the most telling runs first (baselines, the extremes of the noise grid, the 40K
-    model and its audit), then the cheapest chapters to finish, so that finished pages pile up
-    early. Each step is an Experiment, or ``("confident_learning", rate)`` /
-    ``("test_set_audit",)`` for the analyses of chapters 6 and 7, which train their own runs
-    (cross-validation folds, repaired sets) through the registry."""
-    ordered = [baseline(profile, 0), label_noise(0.10, profile), *baselines(profile)[1:],
-               more_data(1.0, profile), ("test_set_audit",), label_noise(0.01, profile),
-               augmentation(profile), more_cats_and_dogs(profile),
-               more_data(0.25, profile), more_data(0.75, profile),
-               *[label_noise(r, profile) for r in NOISE_RATES if r not in (0.01, 0.10)],
-               ("confident_learning", 0.10), ("confident_learning", 0.02)]
+def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
+    """Every run of every chapter, in the order that makes the book complete early and firmer
+    later (the full profile on a CPU takes days): first the recipe seed study, whose runs of
+    the book's recipe are the baseline's seeds; then one seed of every configuration, most
+    telling first (the extremes of the noise grid, the 40K model and its audit, …, confident
+    learning last); then the second seed of every configuration, then the third. Each step is
+    an Experiment, or ``("confident_learning", rate)`` / ``("test_set_audit",)`` for the
+    analyses of chapters 6 and 7, which train their own runs (cross-validation folds,
+    repaired sets) through the registry."""
+    ordered = [*recipe_study(profile, seeds)]
+    for n, seed in enumerate(seeds):
+        ordered += [label_noise(0.10, profile, seed), more_data(1.0, profile, seed)]
+        if n == 0:
+            ordered.append(("test_set_audit",))
+        ordered += [label_noise(0.01, profile, seed), augmentation(profile, seed),
+                    more_cats_and_dogs(profile, seed), more_data(0.25, profile, seed),
+                    more_data(0.75, profile, seed),
+                    *[label_noise(r, profile, seed) for r in NOISE_RATES if r not in (0.01, 0.10)]]
+        if n == 0:
+            ordered += [("confident_learning", r) for r in CL_NOISE_RATES]
     assert all(exp in ordered for exp in article_grid(profile))  # nothing of chapters 1-5 left out
     return ordered
+
+
+def remaining(profile: str | None = None) -> tuple[list[str], float | None]:
+    """The runs of ``schedule`` not recorded yet (labels, in order) and an estimate of the
+    hours they need: their number times the mean wall time (training steps + validation) of
+    the recorded runs of the book's recipe in this profile (None when none is recorded)."""
+    from helpers import results
+
+    profile = get_profile(profile).name
+    missing = [label for step in schedule(profile) for label, done in planned_runs(step, profile)
+               if not done]
+    missing = list(dict.fromkeys(missing))
+    current = recipes.get_recipe().name
+    seconds = [r.history.get("seconds", 0) + r.history.get("validation_seconds", 0)
+               for r in results.iter_records(profile)
+               if r.get("kind", "experiment") == "experiment" and r.get("recipe") == current]
+    hours = len(missing) * float(sum(seconds) / len(seconds)) / 3600 if seconds else None
+    return missing, hours
 
 
 def describe(step) -> str:
@@ -186,6 +220,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     profile = get_profile(args.profile).name
     steps = schedule(profile)
+    missing, hours = remaining(profile)
+    estimate = f"about {hours:.1f} hours at the recorded runs' mean" if hours is not None else \
+        "no recorded run of this recipe to estimate the time from yet"
+    print(f"{len(missing)} runs to train in {profile} ({estimate}).", flush=True)
     for n, step in enumerate(steps, 1):
         print(f"[{n}/{len(steps)}] {describe(step)}", flush=True)
         if not args.list:

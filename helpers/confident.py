@@ -14,9 +14,8 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from helpers import CLASS_NAMES, catalog, results
-from helpers.evaluate import distinguishable
 from helpers.experiments import provenance, run_all
-from helpers.report import first_lr_cut, pct
+from helpers.report import comparison, first_lr_cut, interval, pct, verdict_text
 
 
 @dataclasses.dataclass
@@ -118,10 +117,14 @@ class Cleanup:
         return self.analysis["clean_test_accuracy_mean"] - self.analysis["test"]["noisy"]["accuracy"]
 
     @property
+    def noise_comparison(self):
+        """The noisy run(s) against the clean baseline, paired by seed (``report.comparison``)."""
+        return comparison([self.noisy], self.clean)
+
+    @property
     def loss_is_measurable(self) -> bool:
-        """Did the noise cost more test accuracy than twice the baseline's seed-to-seed std?"""
-        return self.noise_loss > 0 and distinguishable(self.noise_loss,
-                                                       self.analysis["clean_test_accuracy_std"])
+        """Did the noise cost test accuracy, with a 95% confidence interval excluding zero?"""
+        return self.noise_comparison.verdict == "loss"
 
     @property
     def label_accuracy(self) -> dict:
@@ -200,17 +203,16 @@ def summary_table(cleanups: list[Cleanup]) -> pd.DataFrame:
         } | {
             # a share of a loss inside the seed band is a ratio of two noises: not shown
             f"loss recovered: {name}": pct(recovered[name]) if c.loss_is_measurable
-            else "n/a (no loss beyond seed band)"
+            else "n/a (no loss with a CI that excludes zero)"
             for name in ("pruned", "relabelled")
         }
     return pd.DataFrame(columns)
 
 
 def story(c: Cleanup) -> str:
-    """Markdown sentences on one noise rate, judged against the baseline's seed spread."""
+    """Markdown sentences on one noise rate; every verdict comes from ``report.comparison``."""
     a = c.analysis
     d = a["detection"]["overall"]
-    std = a["clean_test_accuracy_std"]
     noisy = a["test"]["noisy"]["accuracy"]
     lines = [f"**{c.rate:.0%} noise.** cleanlab flagged {d['flagged']:,} of {len(c.flagged):,} "
              f"training labels; {d['caught']:,} of the {d['injected']:,} injected errors are among them "
@@ -221,24 +223,18 @@ def story(c: Cleanup) -> str:
                  f"labelled. Relabelling keeps all {labels['size']:,}: it fixes {labels['fixed']:,} "
                  f"wrong labels but overwrites {labels['broken']:,} right ones with the model's guess, "
                  f"leaving {labels['relabelled']:.1%} right.")
-    lost = c.noise_loss
-    if not c.loss_is_measurable:
-        lines.append(f"The noisy run's test accuracy differs from the clean baseline's by "
-                     f"{100 * -lost:+.1f} points, within twice the seed-to-seed standard "
-                     f"deviation (2 × {100 * std:.1f} points): there is no measurable loss to "
-                     "recover, so recovered fractions are not meaningful here.")
-    else:
-        lines.append(f"Noise cost {100 * lost:.1f} points of test accuracy (seed spread "
-                     f"{100 * std:.1f}).")
+    lost = c.noise_comparison
+    lines.append(f"Noisy run vs clean baseline: {interval(lost)} of test accuracy; "
+                 f"{verdict_text(lost)}."
+                 + ("" if c.loss_is_measurable else " Without a measured loss there is "
+                    "nothing to recover, so recovered fractions are not shown."))
     for name in ("pruned", "relabelled"):
-        gain = a["test"][name]["accuracy"] - noisy
+        change = comparison([c.retrains[name]], [c.noisy])
         frac = a["recovered_fraction"][name]
-        verdict = ("more than twice the seed spread" if distinguishable(gain, std)
-                   else "within twice the seed spread, so not distinguishable from noise")
         frac_text = ("" if not c.loss_is_measurable else ", recovering none of the loss"
                      if frac <= 0 else f", recovering {frac:.0%} of the loss")
-        lines.append(f"- {name.capitalize()}: {100 * gain:+.1f} points vs noisy{frac_text}; "
-                     f"the change is {verdict}.")
+        lines.append(f"- {name.capitalize()} vs noisy: {interval(change)}{frac_text}; "
+                     f"{verdict_text(change)}.")
     # a cut in the first epochs leaves a run crawling whatever its labels (Chapter 3)
     cuts = {name: first_lr_cut(run.history) for name, run in c.retrains.items()}
     lines.append("\nFirst learning-rate cut: "

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import socket
+import urllib.parse
 
 import numpy as np
 
@@ -21,6 +24,10 @@ from helpers import CLASS_NAMES, NUM_CLASSES, class_id, sources
 from helpers.profiles import FULL_VAL_SIZE, Profile
 
 SPLIT_SEED = 20_240_521  # fixed: every experiment sees the same split, whatever its seed
+# where tfds 4.9's cifar10 builder downloads from (tensorflow_datasets/image_classification/
+# cifar.py); read from the builder when it exposes it
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+NETWORK_CHECK_TIMEOUT_S = 5.0
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -49,11 +56,49 @@ class LabelledImages:
 
 
 def _offline_fix() -> str:
-    return (
-        "Offline, point tfds at a prepared copy: export TFDS_DATA_DIR=/path/to/shared/"
-        "tensorflow_datasets (or DCAI_SHARED=/path/to/shared) before starting Python. "
-        "With network, unset DCAI_OFFLINE so tfds can download CIFAR-10."
+    """How to use CIFAR-10 without downloading it; names DCAI_OFFLINE only when it is set."""
+    fix = (
+        "Without network, point tfds at a prepared copy: export TFDS_DATA_DIR=/path/to/shared/"
+        "tensorflow_datasets (or DCAI_SHARED=/path/to/shared) before starting Python."
     )
+    if sources.offline():
+        fix += " With network, unset DCAI_OFFLINE so tfds can download CIFAR-10."
+    return fix
+
+
+def _download_url(builder) -> str:
+    info = getattr(builder, "_cifar_info", None)
+    return getattr(info, "url", None) or CIFAR10_URL
+
+
+def _proxy_configured() -> bool:
+    return any(os.environ.get(name) for name in
+               ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
+
+
+def check_download_reachable(url: str = CIFAR10_URL,
+                             timeout: float = NETWORK_CHECK_TIMEOUT_S,
+                             data_dir: str | None = None) -> None:
+    """Fail in seconds when the download host cannot be reached (TCP connect, port 443).
+
+    Skipped when an HTTPS proxy is configured (the proxy, not this machine, connects). Raises
+    DatasetUnavailableError whose message says there is no network and how to use a
+    prepared copy instead (``data_dir``: where tfds looked, for the message); tfds itself would
+    retry for minutes first."""
+    if _proxy_configured():
+        return
+    parsed = urllib.parse.urlparse(url)
+    host = parsed.hostname or url
+    port = parsed.port or (443 if parsed.scheme != "http" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:
+        raise DatasetUnavailableError(
+            f"CIFAR-10 is not prepared {'in ' + repr(str(data_dir)) if data_dir else 'locally'} "
+            f"and cannot be downloaded: {host}:{port} is not "
+            f"reachable ({type(error).__name__}: {error}), so this machine seems to have no "
+            f"network. {_offline_fix()}"
+        ) from error
 
 
 @functools.lru_cache(maxsize=None)
@@ -69,6 +114,7 @@ def load_split(split: str) -> LabelledImages:
                 f"CIFAR-10 is not prepared in {builder.data_dir!r} and DCAI_OFFLINE=1 forbids "
                 f"downloading it. {_offline_fix()}"
             )
+        check_download_reachable(_download_url(builder), data_dir=builder.data_dir)
         try:
             builder.download_and_prepare()
         except Exception as error:  # network errors come in many types

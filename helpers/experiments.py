@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.metadata
+import os
 import platform
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,49 +21,119 @@ import numpy as np
 import helpers
 from helpers import NUM_CLASSES, class_id, data, noise, results, sources
 from helpers.profiles import Profile, get_profile
+from helpers.recipe import LEGACY, get_recipe
+
+
+def _integer(field: str, value, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high): integral floats (1.0) count as ints; bools and
+    strings are refused, naming the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{field} must be an integer, got {value!r} ({type(value).__name__})")
+    if float(value) != int(value):
+        raise ValueError(f"{field} must be a whole number, got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value >= high):
+        upper = f", below {high:,}" if high is not None else ""
+        raise ValueError(f"{field} must be >= {low}{upper}, got {value}")
+    return value
+
+
+def _number(field: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{field} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def _flag(field: str, value) -> bool:
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{field} must be True or False, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """One training run of the frozen model; only the data recipe changes between chapters."""
+    """One training run of the frozen model; only the data recipe changes between chapters.
+
+    Every field is checked and normalised when the experiment is made (so equal experiments
+    get equal keys: ``seed=1.0`` is ``seed=1``, extras are sorted by class and zero counts
+    dropped), and a data recipe that cannot be assembled (more extras than the pool holds, a
+    fraction too small for the profile) fails here with the fix in the message, before
+    anything is trained or written. Raises TypeError for a wrong type and ValueError for a
+    wrong value, naming the field.
+    """
 
     name: str
     profile: str | None = None  # None: $DCAI_PROFILE or "full"
-    seed: int = 0
+    seed: int = 0  # in [0, 2**32): head initialisation and data order
     fraction: float = 0.5  # of the pool; 0.5 is the article's 20K baseline
     extra: tuple[tuple[str, int], ...] = ()  # e.g. (("cat", 1000), ("dog", 1000))
     noise_rate: float = 0.0  # symmetric noise injected into the training labels
     augment: bool = False
-    input_size: int = 32
+    input_size: int = 32  # pixels; images are resized inside the model when not 32
     drop_ids: tuple[str, ...] = ()  # training examples removed (label-error pruning)
     relabel: tuple[tuple[str, int], ...] = ()  # training examples given a new label
     cv_folds: int = 0  # > 0: train on all folds but ``cv_fold`` and predict the held-out one
     cv_fold: int = 0
+    recipe: str | None = None  # None: $DCAI_RECIPE or helpers.recipe.CURRENT
 
     def __post_init__(self):
-        object.__setattr__(self, "profile", get_profile(self.profile).name)
-        object.__setattr__(self, "extra", tuple((str(c), int(n)) for c, n in self.extra))
-        object.__setattr__(self, "drop_ids", tuple(sorted(self.drop_ids)))
-        object.__setattr__(self, "relabel", tuple(sorted((str(i), int(l)) for i, l in self.relabel)))
-        if not self.name or "/" in self.name:
-            raise ValueError(f"experiment name must be a non-empty word without '/', got {self.name!r}")
+        set_ = lambda field, value: object.__setattr__(self, field, value)  # noqa: E731
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"experiment name must be a plain identifier (letters, digits, "
+                             f"underscores), got {self.name!r}")
+        set_("profile", get_profile(self.profile).name)
+        set_("recipe", get_recipe(self.recipe).name)
+        set_("seed", _integer("seed", self.seed, 0, 2**32))
+        set_("input_size", _integer("input_size", self.input_size, 32))
+        set_("augment", _flag("augment", self.augment))
+        set_("fraction", _number("fraction", self.fraction))
+        set_("noise_rate", _number("noise_rate", self.noise_rate))
+        set_("cv_folds", _integer("cv_folds", self.cv_folds, 0))
+        set_("cv_fold", _integer("cv_fold", self.cv_fold, 0))
         if not 0 <= self.noise_rate < 1:
             raise ValueError(
                 f"noise_rate must be in [0, 1) as a fraction (0.05 for 5%), got {self.noise_rate}")
         if not 0 < self.fraction <= 1:
             raise ValueError(
                 f"fraction must be in (0, 1] (0.5 = half the pool), got {self.fraction}")
-        for name, count in self.extra:
+        extra = {}
+        for item in self.extra:
+            if isinstance(item, str) or len(item) != 2:
+                raise TypeError(f"extra must be (class name, count) pairs, got {item!r}")
+            name, count = item
             class_id(name)
-            if count < 0:
-                raise ValueError(f"extra count for {name!r} must be >= 0, got {count}")
-        for _, label in self.relabel:
-            if not 0 <= label < NUM_CLASSES:
-                raise ValueError(f"relabel targets must be class ids 0..{NUM_CLASSES - 1}, got {label}")
-        if self.cv_folds and not (2 <= self.cv_folds and 0 <= self.cv_fold < self.cv_folds):
+            if name in extra:
+                raise ValueError(f"extra names {name!r} twice: give each class once")
+            extra[name] = _integer(f"extra count for {name!r}", count, 0)
+        set_("extra", tuple(sorted((c, n) for c, n in extra.items() if n)))
+        if isinstance(self.drop_ids, str):
+            raise TypeError("drop_ids must be a sequence of training ids, not one string")
+        set_("drop_ids", tuple(sorted(set(map(str, self.drop_ids)))))
+        relabel = {}
+        for item in self.relabel:
+            if isinstance(item, str) or len(item) != 2:
+                raise TypeError(f"relabel must be (training id, class id) pairs, got {item!r}")
+            relabel[str(item[0])] = _integer("relabel target", item[1], 0, NUM_CLASSES)
+        set_("relabel", tuple(sorted(relabel.items())))
+        if self.cv_folds and not (2 <= self.cv_folds and self.cv_fold < self.cv_folds):
             raise ValueError(
                 f"cv_fold must be in 0..cv_folds-1 and cv_folds >= 2, got fold {self.cv_fold} "
                 f"of {self.cv_folds}")
+        if not self.cv_folds and self.cv_fold:
+            raise ValueError(f"cv_fold={self.cv_fold} needs cv_folds >= 2")
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """The data recipe fits the profile's pool (arithmetic only: no data is loaded)."""
+        pool_per_class = self.resolved_profile.pool_size // NUM_CLASSES
+        per_class = data.subset_counts(self.resolved_profile.pool_size, self.fraction)
+        for name, count in self.extra:
+            free = pool_per_class - per_class
+            if count > free:
+                raise ValueError(
+                    f"{count} extra {name!r} examples asked for, but only {free} are left in "
+                    f"the {self.profile} pool outside the {self.fraction:.0%} subset: ask for "
+                    "at most that many, or use a smaller fraction")
 
     @property
     def resolved_profile(self) -> Profile:
@@ -72,15 +144,24 @@ class Experiment:
 
     def key(self) -> str:
         """Hash of everything that changes the result: the config minus its name, the profile's
-        numbers, and which data and weights are used."""
-        payload = {k: v for k, v in self.config().items() if k != "name"}
+        numbers, the recipe and its settings, which data is used, and the weights by content.
+
+        Records of the legacy recipe (made before recipes had names) keep their old keys: no
+        recipe in the hash, weights by file name; so they stay readable."""
+        payload = {k: v for k, v in self.config().items() if k not in ("name", "recipe")}
         payload["profile_settings"] = dataclasses.asdict(self.resolved_profile)
         payload["data"] = "jpeg-copy" if sources.data_source().startswith(sources.JPEG_COPY_NOTE) else "tfds"
-        payload["weights"] = Path(sources.weights_setting()).name
+        if self.recipe == LEGACY:
+            payload["weights"] = Path(sources.weights_setting()).name
+        else:
+            payload["recipe"] = dataclasses.asdict(get_recipe(self.recipe))
+            payload["weights"] = _weights_fingerprint()
         return results.config_key(payload)
 
     def summary(self) -> str:
         parts = [f"{self.fraction:.0%} of pool"]
+        if self.recipe != get_recipe().name:
+            parts.append(f"recipe {self.recipe}")
         parts += [f"+{n} {c}" for c, n in self.extra]
         if self.noise_rate:
             parts.append(f"noise {self.noise_rate:.0%}")
@@ -98,6 +179,19 @@ class Experiment:
 
     def record_dir(self) -> Path:
         return results.record_dir(self.profile, self.name, self.key())
+
+
+def _weights_fingerprint() -> str:
+    """The weights in use by content (see ``sources.weights_fingerprint``)."""
+    fingerprint = getattr(sources, "weights_fingerprint", None)
+    if fingerprint is not None:
+        return fingerprint()
+    import hashlib
+
+    setting = sources.weights_setting()
+    if setting == "imagenet":
+        return "imagenet"
+    return "sha256:" + hashlib.sha256(Path(setting).read_bytes()).hexdigest()[:16]
 
 
 @dataclasses.dataclass
@@ -171,13 +265,37 @@ def _f16(probs: np.ndarray) -> np.ndarray:
     return probs.astype(np.float16)  # compact: 4 significant digits are plenty for metrics
 
 
+WEIGHTS_CACHE = ".weights"  # results/<profile>/.weights/: final weights, git-ignored
+
+
+def weights_path(exp: Experiment) -> Path:
+    """Where the trained weights of ``exp`` are kept (git-ignored; a later chapter that needs
+    the model itself, e.g. for features, loads them, or retrains through the registry)."""
+    return results.results_root() / exp.profile / WEIGHTS_CACHE / f"{exp.record_dir().name}.weights.h5"
+
+
 def run_experiment(exp: Experiment, verbose: int = 0) -> results.Record:
-    """The recorded result of ``exp``: read from the registry, or trained and recorded now."""
+    """The recorded result of ``exp``: read from the registry, or trained and recorded now.
+
+    Training holds a lock on the experiment's key: a second process asking for the same run
+    waits for the first and then reads its record. The registry is checked for writability
+    before training starts."""
     path = exp.record_dir()
     cached = results.load(path)
     if cached is not None:
         return cached
+    ensure_writable = getattr(results, "ensure_writable", None)
+    if ensure_writable is not None:
+        ensure_writable(exp.profile)
+    lock = getattr(results, "run_lock", None)
+    if lock is None:
+        return _train_and_record(exp, path, verbose)
+    with lock(path):
+        cached = results.load(path)  # another process may have finished it while we waited
+        return cached if cached is not None else _train_and_record(exp, path, verbose)
 
+
+def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Record:
     from helpers import evaluate, model, train
 
     profile = exp.resolved_profile
@@ -191,11 +309,13 @@ def run_experiment(exp: Experiment, verbose: int = 0) -> results.Record:
     backup = results.results_root() / exp.profile / ".partial" / path.name
     trained, history = train.fit(
         lambda: model.build_model(exp.input_size, augment=exp.augment,
-                                  learning_rate=profile.learning_rate, seed=exp.seed),
+                                  learning_rate=profile.learning_rate, seed=exp.seed,
+                                  recipe=exp.recipe),
         assembled.images[fit_index], assembled.given_labels[fit_index],
         split.validation.images, split.validation.labels, profile, exp.seed,
-        backup_dir=backup, verbose=verbose, architecture=(exp.input_size, exp.augment))
+        backup_dir=backup, verbose=verbose, architecture=(exp.input_size, exp.augment, exp.recipe))
 
+    start = time.perf_counter()
     arrays = {
         "validation_probs": _f16(train.predict_proba(trained, split.validation.images)),
         "validation_labels": split.validation.labels, "validation_ids": split.validation.ids,
@@ -210,11 +330,15 @@ def run_experiment(exp: Experiment, verbose: int = 0) -> results.Record:
     if exp.cv_folds:
         arrays["holdout_index"] = holdout_index
         arrays["holdout_probs"] = _f16(train.predict_proba(trained, assembled.images[holdout_index]))
+    scoring_seconds = time.perf_counter() - start
 
     record = {
         "name": exp.name, "key": exp.key(), "profile": exp.profile, "seed": exp.seed,
-        "kind": "experiment", "summary": exp.summary(), "config": exp.config(),
-        "history": history, "epochs": len(history.get("loss", [])),
+        "recipe": exp.recipe, "kind": "experiment", "summary": exp.summary(),
+        "config": exp.config(), "history": history, "epochs": len(history.get("loss", [])),
+        "seconds": {"training": history.get("seconds"),
+                    "validation": history.get("validation_seconds"),
+                    "scoring": scoring_seconds},
         "train": {
             "size": int(len(fit_index)),
             "class_counts": data.class_counts(assembled.given_labels[fit_index]).tolist(),
@@ -224,13 +348,19 @@ def run_experiment(exp: Experiment, verbose: int = 0) -> results.Record:
             "trainable_params": model.trainable_params(trained),
         },
         "metrics": metrics,
-        "provenance": provenance(exp.seed, exp.profile, _hardware(history)),
+        "provenance": {**provenance(exp.seed, exp.profile, _hardware(history)),
+                       "recipe": exp.recipe},
     }
     if len(history.get("sittings", [])) > 1:  # interrupted and resumed: say where it restarted
         record["provenance"]["resumed_at_epochs"] = [s["first_epoch"]
                                                      for s in history["sittings"][1:]]
+    keep = weights_path(exp)
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    temporary = keep.with_name(keep.name.replace(".weights.h5", ".tmp.weights.h5"))
+    trained.save_weights(str(temporary))
+    os.replace(temporary, keep)
     written = results.write(path, record, arrays)
-    shutil.rmtree(backup, ignore_errors=True)
+    shutil.rmtree(backup, ignore_errors=True)  # only now: a crash before this resumes scoring
     return written
 
 

@@ -10,8 +10,10 @@ import keras
 from keras import layers
 
 from helpers import NUM_CLASSES, sources
+from helpers.recipe import Recipe, get_recipe
 
 EXPECTED_TRAINABLE_PARAMS = 2_236_682  # the article's "about 2.2M"
+FROZEN_BN_TRAINABLE_PARAMS = 2_202_570  # the same, with batch-norm scale/offset frozen
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -73,13 +75,31 @@ def _backbone(input_size: int, weights: str) -> keras.Model:
     return backbone
 
 
-def build_model(input_size: int = 32, weights: str | None = "default", augment: bool = False,
-                learning_rate: float = 1e-4, seed: int | None = None) -> keras.Model:
-    """The compiled frozen model. ``weights='default'`` means ``helpers.sources.weights_setting()``.
+def apply_recipe(backbone: keras.Model, recipe: Recipe) -> None:
+    """Set the backbone's batch-norm layers up as ``recipe`` says (see ``helpers.recipe``)."""
+    for layer in backbone.layers:
+        if not isinstance(layer, layers.BatchNormalization):
+            continue
+        if recipe.reset_bn_stats:
+            layer.moving_mean.assign(keras.ops.zeros_like(layer.moving_mean))
+            layer.moving_variance.assign(keras.ops.ones_like(layer.moving_variance))
+        if recipe.bn_momentum is not None:
+            layer.momentum = recipe.bn_momentum
+        if recipe.bn_frozen:
+            layer.trainable = False  # Keras 3: a frozen BatchNormalization runs in inference mode
 
-    Images enter as 0..255 values; the model scales them to MobileNetV2's [-1, 1] itself,
-    and resizes them when ``input_size`` is not 32.
+
+def build_model(input_size: int = 32, weights: str | None = "default", augment: bool = False,
+                learning_rate: float = 1e-4, seed: int | None = None,
+                recipe: str | Recipe | None = None) -> keras.Model:
+    """The compiled frozen model. ``weights='default'`` means ``helpers.sources.weights_setting()``;
+    ``recipe`` (default: ``helpers.recipe.CURRENT``) sets how the batch-norm layers train.
+
+    Images enter as 0..255 values (shape ``(n, 32, 32, 3)``); the model scales them to
+    MobileNetV2's [-1, 1] itself, and resizes them when ``input_size`` is not 32. Raises
+    WeightsUnavailableError when the weights cannot be loaded, with the fix in the message.
     """
+    recipe = get_recipe(recipe)
     if weights == "default":
         weights = sources.weights_setting()
     inputs = keras.Input(shape=(32, 32, 3), name="image")
@@ -89,7 +109,9 @@ def build_model(input_size: int = 32, weights: str | None = "default", augment: 
     if input_size != 32:
         x = layers.Resizing(input_size, input_size, name="resize")(x)
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="mobilenet_v2_preprocess")(x)
-    x = _backbone(input_size, weights)(x)
+    backbone = _backbone(input_size, weights)
+    apply_recipe(backbone, recipe)
+    x = backbone(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="classifier")(x)
     model = keras.Model(inputs, outputs, name="mobilenet_v2_cifar10")
     model.compile(

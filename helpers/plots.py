@@ -78,19 +78,21 @@ def per_class_bars(values: dict[str, np.ndarray], ylabel: str, title: str, ax=No
 
 def metric_vs_x(frame: pd.DataFrame, x: str, xlabel: str, title: str,
                 metrics=("accuracy", "macro_f1"), band: dict | None = None, ax=None):
-    """Metric(s) against a varied quantity, with error bars from ``<metric>_std`` columns.
+    """Metric(s) against a varied quantity; error bars are the 95% confidence interval of the
+    mean over seeds (``<metric>_ci`` half-widths; none for a single run).
 
-    ``band`` maps a metric to ``(mean, std)`` of the clean baseline: drawn as a shaded
-    region of mean ± 2 std, the seed-to-seed noise level.
+    ``band`` maps a metric to ``(low, high)``, the 95% confidence interval of the clean
+    baseline's mean (``report.baseline_band``), drawn as a shaded region.
     """
     fig, ax = _axes(ax)
     for metric in metrics:
-        std = frame.get(f"{metric}_std")
-        line = ax.errorbar(frame[x], frame[metric], yerr=std, marker="o", capsize=4,
+        ci = frame.get(f"{metric}_ci")
+        line = ax.errorbar(frame[x], frame[metric], yerr=None if ci is None else ci.fillna(0),
+                           marker="o", capsize=4,
                            label=metric.replace("_", "-").replace("macro-f1", "macro-F1"))
         if band and metric in band:
-            mean, spread = band[metric]
-            ax.axhspan(mean - 2 * spread, mean + 2 * spread, color=line[0].get_color(), alpha=0.12)
+            low, high = band[metric]
+            ax.axhspan(low, high, color=line[0].get_color(), alpha=0.12)
     ax.set(title=title, xlabel=xlabel, ylabel="score")
     ax.legend()
     return fig
@@ -121,20 +123,47 @@ def confusion_pair(left, right, titles: tuple[str, str]):
 
 
 def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
-    """Test accuracy of every experiment (mean ± std over seeds), the baseline's ± 2 std
-    band shaded so that differences can be judged against seed-to-seed noise."""
-    labels = [f"{e}: {s}" for e, s in zip(frame["experiment"], frame["setting"])]
-    fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 0.38 * len(frame) + 1.2), layout="constrained")
+    """Every experiment's test-accuracy difference from the baseline (``report.overview``),
+    with its 95% confidence interval over seeds as error bars; hollow markers have one seed
+    and no interval yet."""
+    frame = frame[frame["experiment"] != baseline_label].reset_index(drop=True)
+    labels = [f"{e.replace('_', ' ')}: {s}" for e, s in zip(frame["experiment"], frame["setting"])]
+    fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 0.38 * len(frame) + 1.4), layout="constrained")
     y = np.arange(len(frame))
-    ax.errorbar(100 * frame["test accuracy"], y, xerr=100 * frame["test accuracy std"], fmt="o",
-                capsize=4)
-    base = frame[frame["experiment"] == baseline_label]
-    if len(base):
-        mean, std = 100 * base["test accuracy"].iloc[0], 100 * base["test accuracy std"].iloc[0]
-        ax.axvspan(mean - 2 * std, mean + 2 * std, color="grey", alpha=0.2,
-                   label="baseline ± 2 seed std")
-        ax.legend(loc="best")
+    change = 100 * frame["change"]
+    has_ci = frame["change low"].notna()
+    low = (change - 100 * frame["change low"]).where(has_ci, 0)
+    high = (100 * frame["change high"] - change).where(has_ci, 0)
+    ax.errorbar(change[has_ci], y[has_ci], xerr=[low[has_ci], high[has_ci]], fmt="o", capsize=4,
+                label="mean difference, 95% CI")
+    ax.plot(change[~has_ci], y[~has_ci], "o", markerfacecolor="none", color="C0",
+            label="one seed: no interval yet")
+    ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    ax.set(xlabel="test accuracy (%)", title="Every recorded experiment, side by side")
+    ax.set(xlabel="test accuracy minus the baseline's (points)",
+           title="Every recorded experiment against the baseline")
+    ax.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def recipe_curves(runs: dict, title: str = "The same seed under each recipe"):
+    """Validation accuracy and learning rate per epoch for named runs (``{label: Record}``),
+    e.g. seed 0 of the baseline under each recipe: the legacy recipe's early learning-rate
+    cuts show up as steps in the right panel while its validation accuracy is still low."""
+    fig, axes = plt.subplots(1, 2, figsize=(BOOK_WIDTH, 3.6), layout="constrained")
+    for n, (label, record) in enumerate(runs.items()):
+        history = record.history
+        epochs = np.arange(1, len(history["val_accuracy"]) + 1)
+        color = f"C{n}"
+        axes[0].plot(epochs, 100 * np.asarray(history["val_accuracy"]), color=color, label=label)
+        axes[0].plot(epochs, 100 * np.asarray(history["accuracy"]), color=color, linestyle=":",
+                     alpha=0.7)
+        axes[1].step(epochs, history["learning_rate"], where="post", color=color, label=label)
+    axes[0].set(xlabel="epoch", ylabel="accuracy (%)",
+                title="Validation (solid) and training (dotted) accuracy")
+    axes[1].set(xlabel="epoch", ylabel="learning rate", yscale="log",
+                title="Learning rate after each epoch")
+    axes[1].legend(fontsize=8, loc="lower left")
+    fig.suptitle(title)
     return fig

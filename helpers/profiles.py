@@ -52,16 +52,52 @@ PROFILES = {
 DEFAULT_PROFILE = "full"
 
 
+ONLY_PROFILE_VARIABLE = "DCAI_ONLY_PROFILE"
+
+
+class ProfileNotAllowedError(ValueError):
+    """A profile other than ``$DCAI_ONLY_PROFILE`` was asked for (``make test`` sets it to
+    ``smoke``, so a notebook test cannot read or train records of another profile)."""
+
+
+def only_profile() -> str | None:
+    """The one profile this process may use (``$DCAI_ONLY_PROFILE``), or None: no restriction."""
+    return os.environ.get(ONLY_PROFILE_VARIABLE, "").strip() or None
+
+
+def check_allowed(name: str, context: str | None = None) -> None:
+    """Raise ProfileNotAllowedError when ``$DCAI_ONLY_PROFILE`` is set and ``name`` differs.
+
+    ``context`` says what asked for it (e.g. ``"record /path/full/baseline-…"``), for the
+    message."""
+    only = only_profile()
+    if only is not None and name != only:
+        prefix = f"{context}: " if context else ""
+        raise ProfileNotAllowedError(
+            f"{prefix}profile {name!r} is not allowed here: {ONLY_PROFILE_VARIABLE}={only} "
+            f"restricts this process to the {only!r} profile (`make test` sets it, so that notebook tests run "
+            f"exactly the profile the environment asks for). Read the profile from DCAI_PROFILE "
+            f"(e.g. `profile = os.environ.get('DCAI_PROFILE', 'full')`) instead of naming "
+            f"{name!r}, or unset {ONLY_PROFILE_VARIABLE}."
+        )
+
+
 def get_profile(name: str | Profile | None = None) -> Profile:
-    """Look a profile up by name; ``None`` means ``$DCAI_PROFILE`` or ``full``."""
+    """Look a profile up by name; ``None`` means ``$DCAI_PROFILE`` or ``full``.
+
+    Raises ValueError for an unknown name, and ProfileNotAllowedError (a ValueError) when
+    ``$DCAI_ONLY_PROFILE`` is set to another profile."""
     if isinstance(name, Profile):
+        check_allowed(name.name)
         return name
     if name is None:
         name = os.environ.get("DCAI_PROFILE") or DEFAULT_PROFILE
     try:
-        return PROFILES[name]
+        profile = PROFILES[name]
     except KeyError:
         raise ValueError(
             f"unknown profile {name!r}: use one of {', '.join(PROFILES)} "
             "(argument `profile=` or environment variable DCAI_PROFILE)"
         ) from None
+    check_allowed(profile.name)
+    return profile

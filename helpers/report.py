@@ -1,7 +1,8 @@
 """Sentences and tables built from recorded results, so no number on a page is typed by hand.
 
-Every comparison is judged against the seed-to-seed spread of the baseline: a difference is
-called real only when it exceeds twice the standard deviation over seeds.
+Every comparison goes through ``comparison`` (``helpers.evaluate.compare_over_seeds``): seed s
+of an experiment is paired with seed s of the baseline, and a difference is called real only
+when its 95% confidence interval over seeds excludes zero.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import pandas as pd
 from IPython.display import Markdown
 
 from helpers import CLASS_NAMES, results
-from helpers.evaluate import distinguishable, seed_spread, top_confusions
+from helpers.evaluate import (Comparison, compare_over_seeds, mean_interval, seed_spread,
+                              top_confusions)
 from helpers.profiles import get_profile
 from helpers.results import Record, is_full_model
 from helpers.sources import APPROX_WEIGHTS_NOTE, JPEG_COPY_NOTE
@@ -27,8 +29,29 @@ def points(value: float) -> str:
     return f"{100 * value:+.1f} points"
 
 
+def source_name(text: str) -> str:
+    """The short name of a recorded data or weights source, without machine paths (records
+    keep the full text): "JPEG copy of CIFAR-10", "approximate ImageNet weights", …"""
+    if text.startswith(JPEG_COPY_NOTE):
+        return JPEG_COPY_NOTE
+    if text.startswith(APPROX_WEIGHTS_NOTE):
+        return APPROX_WEIGHTS_NOTE
+    if text.startswith("official Keras ImageNet weights"):
+        return "official Keras ImageNet weights"
+    if text.startswith("tfds cifar10 (downloaded"):
+        return "tfds download of CIFAR-10"
+    if text.startswith("tfds cifar10 from"):
+        return "CIFAR-10 from a local tfds folder"
+    if text.startswith("weights file "):
+        return "weights file " + text.rstrip("/").rsplit("/", 1)[-1]
+    return text
+
+
 def provenance_note(records: list[Record]) -> Markdown:
-    """Where the numbers on this page come from."""
+    """Where the numbers on this page come from: profile, seeds, dates, data and weights
+    sources (by name; the records keep the paths), recipe, hardware and package versions."""
+    from helpers.recipe import LEGACY, get_recipe
+
     if not records:
         return Markdown("*No recorded runs for this profile yet: run the chapters first.*")
     # a page may list one run twice (chapter 5's 50% point is the baseline): count it once
@@ -38,22 +61,28 @@ def provenance_note(records: list[Record]) -> Markdown:
     resumed = [r for r in records if r.provenance.get("resumed_at_epochs")]
     seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
     dates = sorted(r.provenance["date"][:10] for r in records)
+    recipes = sorted({r.get("recipe") or LEGACY for r in records if r.get("kind", "experiment")
+                      == "experiment"})
     packages = first.get("packages", {})
-    offline = first["data_source"].startswith(JPEG_COPY_NOTE) or APPROX_WEIGHTS_NOTE in first[
-        "weights_source"]
+    data_name, weights_name = source_name(first["data_source"]), source_name(first["weights_source"])
+    offline = data_name == JPEG_COPY_NOTE or weights_name == APPROX_WEIGHTS_NOTE
     lines = [
         f"**Provenance.** Profile `{first['profile']}`; seeds {', '.join(map(str, seeds)) or '-'}; "
         f"recorded {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ".",
-        f"Data: {first['data_source']}. Weights: {first['weights_source']}.",
+        f"Data: {data_name}. Weights: {weights_name}. Recipe: "
+        + "; ".join(f"`{r}` ({get_recipe(r).description})" for r in recipes) + ".",
         f"Hardware: {'; '.join(machines)}. TensorFlow {packages.get('tensorflow')}, "
         f"Keras {packages.get('keras')}, helpers {packages.get('helpers')}.",
     ]
     if resumed:
         one = len(resumed) == 1
         lines.append(f"{len(resumed)} of these runs {'was' if one else 'were'} interrupted and "
-                     f"resumed from {'its' if one else 'their'} last finished epoch (weights, "
-                     "optimizer, early-stopping and learning-rate counters restored; the data "
-                     "order restarts at the resume).")
+                     f"resumed from {'its' if one else 'their'} last finished epoch.")
+    if LEGACY in recipes:
+        lines.append(f"*Runs of the legacy recipe `{LEGACY}`: its early learning-rate cuts "
+                     "(see *Experimental setup*) make single runs unreliable. They are being "
+                     "re-run with the book's recipe and several seeds; this page will show those "
+                     "runs once they are recorded.*")
     if offline:
         lines.append(f"*{JPEG_COPY_NOTE} + {APPROX_WEIGHTS_NOTE}: neither is the article's source, "
                      "and both are documented to lower accuracy against the original images and "
@@ -81,24 +110,55 @@ def scores_table(groups: dict[str, list[Record]]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def by_seed(records: list[Record], split: str = "test", metric: str = "accuracy") -> dict:
+    """{seed: metric} of a group of runs of one configuration."""
+    return {r["seed"]: r.metric(split, metric) for r in records}
+
+
+def comparison(records: list[Record], baseline: list[Record], split: str = "test",
+               metric: str = "accuracy") -> Comparison:
+    """``records`` minus ``baseline`` over seeds, the book's one rule for "real".
+
+    Paired by seed when both train on the same number of images (same head initialisation
+    and data order per seed: noise rates, augmentation, repairs); unpaired (Welch) when the
+    training sets differ in size (more data, extra cats and dogs), whose data orders differ.
+    """
+    sizes = {r["train"]["size"] for r in [*records, *baseline]}
+    return compare_over_seeds(by_seed(records, split, metric), by_seed(baseline, split, metric),
+                              paired=len(sizes) == 1)
+
+
+def interval(c: Comparison) -> str:
+    """``+1.2 points [+0.3, +2.1]`` (95% CI), or the difference alone when there is none."""
+    if not c.has_interval:
+        return points(c.difference)
+    return f"{points(c.difference)} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
+
+
+def _seed_count(c: Comparison) -> str:
+    if isinstance(c.n, tuple):
+        return f"{c.n[0]} vs {c.n[1]} seeds, {c.test}"
+    return f"{c.n} paired seed{'s' if c.n != 1 else ''}, {c.test}"
+
+
+def verdict_text(c: Comparison) -> str:
+    """The verdict of a comparison in words, with the reason."""
+    if not c.has_interval:
+        return "not enough seeds for a confidence interval yet, so no verdict"
+    if not c.real:
+        return f"the {c.confidence:.0%} confidence interval includes zero: no detectable difference"
+    return f"the {c.confidence:.0%} confidence interval excludes zero: a real {c.verdict}"
+
+
 def compare(label: str, records: list[Record], baseline: list[Record], split: str = "test",
             metric: str = "accuracy") -> str:
-    """One sentence: how ``records`` compare with the baseline, judged against seed spread."""
+    """One sentence: how ``records`` compare with the baseline (``comparison``)."""
+    c = comparison(records, baseline, split, metric)
     value, _ = spread(records, split, metric)
-    base, base_std = spread(baseline, split, metric)
-    difference = value - base
+    base, _ = spread(baseline, split, metric)
     name = f"{split} {METRIC_NAMES[metric]}"
-    base_text = (f"{pct(base)} ± {100 * base_std:.1f} ({len(baseline)} seeds)"
-                 if len(baseline) > 1 else f"{pct(base)} (1 seed)")
-    text = (f"{label}: {name} {pct(value)} vs the baseline's {base_text}, "
-            f"a difference of {points(difference)}")
-    if len(baseline) < 2:
-        return text + "; with a single baseline seed there is no spread to judge it against."
-    if distinguishable(difference, base_std):
-        kind = "gain" if difference > 0 else "loss"
-        caveat = "" if len(records) > 1 else " (from a single run: more seeds would confirm it)"
-        return text + f", more than twice the seed-to-seed spread: likely a real {kind}{caveat}."
-    return text + ", within twice the seed-to-seed spread: not distinguishable from noise."
+    return (f"{label}: {name} {pct(value)} vs the baseline's {pct(base)}; difference "
+            f"{interval(c)} ({_seed_count(c)}): {verdict_text(c)}.")
 
 
 def comparisons(label: str, records: list[Record], baseline: list[Record]) -> Markdown:
@@ -149,9 +209,8 @@ def class_findings(record: Record, split: str = "validation") -> Markdown:
 
 def sweep(points: dict, baseline: list[Record], x_name: str) -> pd.DataFrame:
     """One row per value of a varied quantity (noise rate, pool fraction…): mean and std over
-    its runs of each split's accuracy and macro-F1, the change in test accuracy relative to
-    the baseline, and whether that change exceeds twice the baseline's seed spread."""
-    base_mean, base_std = spread(baseline, "test", "accuracy")
+    its runs of each split's accuracy and macro-F1, and the change in test accuracy relative
+    to the baseline with its 95% confidence interval and verdict (``comparison``)."""
     rows = []
     for x, records in points.items():
         row = {x_name: x, "training images": records[0]["train"]["size"], "runs": len(records)}
@@ -159,9 +218,13 @@ def sweep(points: dict, baseline: list[Record], x_name: str) -> pd.DataFrame:
             for metric in METRIC_NAMES:
                 mean, std = spread(records, split, metric)
                 row[f"{split}_{metric}"], row[f"{split}_{metric}_std"] = mean, std
-        change = row["test_accuracy"] - base_mean
-        row["test accuracy change (points)"] = round(100 * change, 1)
-        row["beyond seed spread"] = bool(distinguishable(change, base_std)) if len(baseline) > 1 else None
+                _, low, high = mean_interval(r.metric(split, metric) for r in records)
+                row[f"{split}_{metric}_ci"] = (high - low) / 2  # NaN with a single run
+        c = comparison(records, baseline)
+        row["test accuracy change (points)"] = round(100 * c.difference, 1)
+        row["change_low"], row["change_high"] = c.low, c.high
+        row["test accuracy change, 95% CI"] = interval(c)
+        row["verdict"] = c.verdict
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -169,7 +232,18 @@ def sweep(points: dict, baseline: list[Record], x_name: str) -> pd.DataFrame:
 def split_view(frame: pd.DataFrame, split: str) -> pd.DataFrame:
     """The columns of ``sweep`` for one split, renamed for ``plots.metric_vs_x``."""
     return frame.rename(columns={f"{split}_{m}{s}": f"{m}{s}" for m in METRIC_NAMES
-                                 for s in ("", "_std")})
+                                 for s in ("", "_std", "_ci")})
+
+
+def baseline_band(baseline: list[Record], split: str = "test") -> dict:
+    """{metric: (low, high)}: the 95% confidence interval of the baseline's mean, for the
+    shaded band of ``plots.metric_vs_x`` (empty with fewer than two seeds)."""
+    band = {}
+    for metric in METRIC_NAMES:
+        _, low, high = mean_interval(r.metric(split, metric) for r in baseline)
+        if not np.isnan(low):
+            band[metric] = (low, high)
+    return band
 
 
 def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
@@ -180,8 +254,8 @@ def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
             mean, std = frame[f"{split}_{metric}"], frame[f"{split}_{metric}_std"]
             shown[f"{split} {name}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                         for m, s in zip(mean, std)]
-    shown["test accuracy change (points)"] = frame["test accuracy change (points)"]
-    shown["beyond seed spread"] = frame["beyond seed spread"]
+    shown["test accuracy change, 95% CI"] = frame["test accuracy change, 95% CI"]
+    shown["verdict"] = frame["verdict"]
     return shown.set_index(x_name)
 
 
@@ -212,7 +286,8 @@ def _groups(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
 def overview(records: list[Record]) -> pd.DataFrame:
     """Every recorded training run of the article's chapters, grouped over seeds."""
     rows = []
-    for (name, summary), members in _groups(records).items():
+    groups = _groups(records)
+    for (name, summary), members in groups.items():
         row = {"experiment": name, "setting": summary, "seeds": len(members),
                "training images": members[0]["train"]["size"],
                "noise rate": members[0].config.get("noise_rate", 0.0)}
@@ -220,10 +295,16 @@ def overview(records: list[Record]) -> pd.DataFrame:
             mean, std = spread(members, "test", metric)
             row[f"test {label}"] = mean
             row[f"test {label} std"] = std
+        base = groups.get(("baseline", "50% of pool"), [])
+        c = comparison(members, base) if base and name != "baseline" else None
+        row["change"] = c.difference if c else np.nan
+        row["change low"], row["change high"] = (c.low, c.high) if c else (np.nan, np.nan)
+        row["verdict"] = c.verdict if c else ""
         row["article"] = article_reference(name, summary)
         rows.append(row)
     columns = ["experiment", "setting", "seeds", "training images", "noise rate", "test accuracy",
-               "test accuracy std", "test macro-F1", "test macro-F1 std", "article"]
+               "test accuracy std", "test macro-F1", "test macro-F1 std", "change", "change low",
+               "change high", "verdict", "article"]
     frame = pd.DataFrame(rows, columns=columns)
     order = ["experiment", "noise rate", "training images"]
     return frame.sort_values(order).drop(columns="noise rate").reset_index(drop=True)
@@ -234,6 +315,10 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
     for label in METRIC_NAMES.values():
         shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
+    shown["change vs baseline, 95% CI"] = [
+        "" if np.isnan(d) else interval(Comparison(d, lo, hi, 0, ""))
+        for d, lo, hi in zip(frame["change"], frame["change low"], frame["change high"])]
+    shown["verdict"] = frame["verdict"]
     shown["article"] = frame["article"]
     return shown
 
@@ -375,3 +460,105 @@ def training_story(record: Record) -> Markdown:
             f"was {pct(history['accuracy'][first - 1])} and validation accuracy "
             f"{pct(history['val_accuracy'][first - 1])}; it ended at {rates[-1]:.0e}.")
     return Markdown("\n".join(lines))
+
+
+def glue(name: str, value, display: bool = False):
+    """``myst_nb.glue`` where myst-nb is installed (the book build), else nothing: a notebook
+    opened in Colab still runs. Markdown cells show the value with ``{glue:text}`name```."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # pragma: no cover - Colab without the book's build tools
+        return None
+    return myst_glue(name, value, display=display)
+
+
+def _per_seed(values, fmt) -> str:
+    return " / ".join(fmt(v) for v in values)
+
+
+def recipe_table(runs: list[Record]) -> pd.DataFrame:
+    """One row per recipe of the seed study (``catalog.recipe_study``): per seed its epochs,
+    first learning-rate cut and test accuracy; the mean ± std of test accuracy over seeds with
+    the 95% confidence interval of the mean; minutes per run (training steps + validation,
+    on a machine that may have been shared with other work); trainable parameters."""
+    groups: dict[str, list[Record]] = {}
+    for run in sorted(runs, key=lambda r: r["seed"]):
+        groups.setdefault(run.get("recipe") or run.config.get("recipe") or "v1-bn0.999",
+                          []).append(run)
+    rows = {}
+    for name, members in groups.items():
+        accuracy = [r.metric("test", "accuracy") for r in members]
+        mean, std = seed_spread(accuracy)
+        _, low, high = mean_interval(accuracy)
+        minutes = [(r.history.get("seconds", 0) + r.history.get("validation_seconds", 0)) / 60
+                   for r in members]
+        rows[name] = {
+            "seeds": _per_seed([r["seed"] for r in members], str),
+            "epochs": _per_seed([r["epochs"] for r in members], str),
+            "first LR cut (epoch)": _per_seed([first_lr_cut(r.history) for r in members],
+                                             lambda e: "none" if e is None else str(e)),
+            "test accuracy": _per_seed(accuracy, pct),
+            "mean ± std": pct(mean) + (f" ± {100 * std:.2f}" if len(members) > 1 else ""),
+            "95% CI of the mean": "" if np.isnan(low) else f"{pct(low)} to {pct(high)}",
+            "minutes per run": _per_seed(minutes, lambda m: f"{m:.0f}"),
+            "trainable parameters": f"{members[0]['train']['trainable_params']:,}",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("recipe")
+
+
+_RECIPE_SHORT = {"v1-bn0.999": "legacy", "v2-bn0.99": "bn099", "v2-frozen-bn": "frozen",
+                 "probe-bn0.99-reset": "bn099_reset", "probe-frozen-bn-reset": "frozen_reset"}
+
+
+def _recipe_of(record: Record) -> str:
+    from helpers.recipe import LEGACY
+
+    return record.get("recipe") or record.config.get("recipe") or LEGACY
+
+
+def recipe_runs(study: list[Record], seed: int = 0) -> dict[str, Record]:
+    """{recipe name: run} of one seed of the seed study's compared recipes (no probes)."""
+    from helpers.recipe import STUDY
+
+    runs = {_recipe_of(r): r for r in study if r["seed"] == seed}
+    return {name: runs[name] for name in STUDY if name in runs}
+
+
+def recipe_findings(study: list[Record], early: int = 10) -> dict[str, str]:
+    """The numbers the recipe choice rests on, formatted for ``glue``: per recipe (short
+    names ``legacy``, ``bn099``, ``frozen``) the mean and std of test accuracy over seeds, the
+    mean minutes per run, the slowest run's epochs, how many seeds had their learning rate
+    cut before epoch ``early``; per probe the change of seed 0's test accuracy when the
+    pretrained batch-norm statistics are reset; and the Welch comparison of the two candidate
+    recipes. Keys end in ``_mean``, ``_std``, ``_minutes``, ``_epochs``, ``_early_cuts``,
+    ``_reset_change`` and ``candidates_difference``."""
+    from helpers.recipe import CURRENT
+
+    groups: dict[str, list[Record]] = {}
+    for run in study:
+        groups.setdefault(_recipe_of(run), []).append(run)
+    out = {"chosen": CURRENT, "early_epoch": str(early)}
+    for name, members in groups.items():
+        short = _RECIPE_SHORT.get(name, name)
+        accuracy = [r.metric("test", "accuracy") for r in members]
+        mean, std = seed_spread(accuracy)
+        minutes = np.mean([(r.history.get("seconds", 0) + r.history.get("validation_seconds", 0))
+                           / 60 for r in members])
+        cuts = [first_lr_cut(r.history) for r in members]
+        out |= {f"{short}_mean": pct(mean), f"{short}_std": f"{100 * std:.2f}",
+                f"{short}_seeds": str(len(members)), f"{short}_minutes": f"{minutes:.0f}",
+                f"{short}_epochs": str(max(r["epochs"] for r in members)),
+                f"{short}_early_cuts": str(sum(c is not None and c < early for c in cuts))}
+    for probe, base in (("probe-bn0.99-reset", "v2-bn0.99"),
+                        ("probe-frozen-bn-reset", "v2-frozen-bn")):
+        seed0 = {_recipe_of(r): r for r in study if r["seed"] == min(x["seed"] for x in study)}
+        if probe in seed0 and base in seed0:
+            change = (seed0[probe].metric("test", "accuracy")
+                      - seed0[base].metric("test", "accuracy"))
+            out[f"{_RECIPE_SHORT[base]}_reset_change"] = points(change)
+    if "v2-bn0.99" in groups and "v2-frozen-bn" in groups:
+        c = compare_over_seeds(by_seed(groups["v2-bn0.99"]), by_seed(groups["v2-frozen-bn"]),
+                               paired=False)
+        out["candidates_difference"] = interval(c)
+        out["candidates_verdict"] = c.verdict
+    return out

@@ -17,6 +17,7 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -79,6 +80,20 @@ def data_source() -> str:
     return "tfds cifar10 (downloaded original)"
 
 
+def data_source_name() -> str:
+    """A short name of where CIFAR-10 comes from, without machine paths, for pages.
+
+    One of ``"JPEG copy of CIFAR-10"`` (the offline shared copy), ``"CIFAR-10 from a local
+    tfds folder"`` (``TFDS_DATA_DIR`` elsewhere) or ``"tfds download of CIFAR-10"``. Records
+    keep the full :func:`data_source` string."""
+    data_dir = tfds_data_dir()
+    if data_dir and _inside(data_dir, shared_dir()):
+        return JPEG_COPY_NOTE
+    if data_dir:
+        return "CIFAR-10 from a local tfds folder"
+    return "tfds download of CIFAR-10"
+
+
 def weights_setting() -> str:
     """``imagenet`` or the path of a weights file."""
     configured = os.environ.get("DCAI_WEIGHTS")
@@ -97,6 +112,52 @@ def weights_source(setting: str | None = None) -> str:
     if "approx" in Path(setting).name:
         return f"{APPROX_WEIGHTS_NOTE} ({setting})"
     return f"weights file {setting}"
+
+
+def weights_source_name(setting: str | None = None) -> str:
+    """A short name of the ImageNet weights, without machine paths, for pages.
+
+    ``"official Keras ImageNet weights"``, ``"approximate ImageNet weights"`` or
+    ``"weights file <file name>"``. Records keep the full :func:`weights_source` string."""
+    setting = setting or weights_setting()
+    if setting == "imagenet":
+        return "official Keras ImageNet weights"
+    if "approx" in Path(setting).name:
+        return APPROX_WEIGHTS_NOTE
+    return f"weights file {Path(setting).name}"
+
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def weights_fingerprint(setting: str | None = None) -> str:
+    """What identifies the weights by content, for experiment keys.
+
+    ``"imagenet"`` for the download setting, else ``"sha256:"`` and the first 16 hex digits
+    of the SHA-256 of the file's bytes (so a renamed copy gets the same key, and a different
+    file under the same name a different one). Cached per path, size and modification time
+    for the life of the process. Raises FileNotFoundError, naming DCAI_WEIGHTS, when the
+    file does not exist."""
+    setting = setting or weights_setting()
+    if setting == "imagenet":
+        return "imagenet"
+    path = Path(setting).expanduser()
+    try:
+        stat = path.stat()
+    except OSError:
+        raise FileNotFoundError(
+            f"weights file {setting!r} not found: set DCAI_WEIGHTS to a MobileNetV2 "
+            f"(include_top=False) .weights.h5 file, e.g. /path/to/shared/{SHARED_WEIGHTS_FILE}, "
+            "or to imagenet to download the official weights"
+        ) from None
+    cache_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if cache_key not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        _FINGERPRINTS[cache_key] = "sha256:" + digest.hexdigest()[:16]
+    return _FINGERPRINTS[cache_key]
 
 
 def label_errors_dir() -> Path | None:

@@ -1,11 +1,14 @@
-"""The article's recipe: tf.data input pipeline, Adam 1e-4, early stopping on val_loss,
-learning-rate decay on plateau, batch 180, up to 100 epochs (numbers from the profile).
+"""The article's recipe: input pipeline, Adam 1e-4, early stopping on val_loss,
+learning-rate decay on plateau, batch 180, up to 100 epochs (numbers from the profile), and
+the per-epoch checkpoint that lets a run resume exactly where it was interrupted.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -39,99 +42,173 @@ def hardware() -> str:
     return f"{cpu}; GPUs: {', '.join(details) if details else 'none'}"
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int,
-                 shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """cache -> shuffle (training only) -> batch -> prefetch.
+def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int) -> tf.data.Dataset:
+    """Evaluation and prediction input: cache -> batch -> prefetch, in the given order.
 
-    Images stay uint8 until they reach the model, which casts and scales them itself; so the
-    pipeline needs no map stage. tf.data's autotuner is off and the prefetch buffer fixed:
-    once, under heavy CPU load, deleting an autotuned iterator hung forever waiting for the
-    autotuner's thread, and a fixed two-batch buffer keeps these 2-core CPUs just as busy.
+    Images stay uint8 (shape ``(n, 32, 32, 3)``) until they reach the model, which casts and
+    scales them itself; so the pipeline needs no map stage. tf.data's autotuner is off and the
+    prefetch buffer fixed: once, under heavy CPU load, deleting an autotuned iterator hung
+    forever waiting for the autotuner's thread, and a fixed two-batch buffer keeps these
+    2-core CPUs just as busy (``make benchmark`` measures it).
     """
     tensors = images if labels is None else (images, labels)
     ds = tf.data.Dataset.from_tensor_slices(tensors).cache()
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(2).with_options(_options())
+
+
+def _options() -> tf.data.Options:
     options = tf.data.Options()
     options.autotune.enabled = False
-    return ds.batch(batch_size).prefetch(2).with_options(options)
+    return options
 
 
-def callbacks(profile: Profile, backup_dir: Path | None = None) -> list[keras.callbacks.Callback]:
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` (0-based) of a run with ``seed`` visits ``n`` examples.
+
+    A pure function of (seed, epoch): a run resumed at epoch 12 sees exactly the batches an
+    uninterrupted run sees from epoch 12 on."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def training_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                     first_epoch: int, epochs: int) -> tuple[tf.data.Dataset, int]:
+    """Shuffled training batches for epochs ``first_epoch`` .. ``epochs - 1``, each epoch in
+    ``epoch_order``; returns the dataset and the steps per epoch (the last batch of an epoch
+    may be smaller; no batch mixes two epochs). Pass the steps to ``fit(steps_per_epoch=)``."""
+    n = len(labels)
+    steps = -(-n // batch_size)
+
+    def batches():
+        for epoch in range(first_epoch, epochs):
+            order = epoch_order(n, seed, epoch)
+            for start in range(0, n, batch_size):
+                rows = order[start:start + batch_size]
+                yield images[rows], labels[rows]
+
+    signature = (tf.TensorSpec((None, *images.shape[1:]), tf.as_dtype(images.dtype)),
+                 tf.TensorSpec((None,), tf.as_dtype(labels.dtype)))
+    ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return ds.prefetch(2).with_options(_options()), steps
+
+
+def callbacks(profile: Profile) -> list[keras.callbacks.Callback]:
+    """Early stopping on val_loss (best weights restored) and LR decay on plateau."""
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=profile.early_stopping_patience, restore_best_weights=True)
     lr_plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", patience=profile.lr_plateau_patience,
         factor=profile.lr_plateau_factor, min_lr=1e-7)
-    result = [early_stopping, lr_plateau]
-    if backup_dir is not None:  # resume an interrupted run from its last finished epoch
-        result.append(TrainingJournal(backup_dir, early_stopping, lr_plateau))
-        result.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
-    return result
+    return [early_stopping, lr_plateau]
+
+
+CHECKPOINT_FILE = "checkpoint.npz"
+
+
+class CheckpointError(RuntimeError):
+    """A partial run's checkpoint cannot be read (a kill mid-write, a truncated copy)."""
+
+
+def _save_checkpoint(path: Path, state: dict, model: keras.Model, best_weights) -> None:
+    """Everything a resume needs, in ONE file written atomically (temporary file, fsync,
+    rename): a kill at any moment leaves either the previous epoch's checkpoint or this one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays |= {f"o{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)}
+    arrays |= {f"b{i}": w for i, w in enumerate(best_weights or [])}
+    arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as out:
+        np.savez(out, **arrays)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def _load_checkpoint(path: Path) -> tuple[dict, list, list, list]:
+    """(state, weights, optimizer variables, best weights) of a checkpoint; CheckpointError
+    when it is unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            state = json.loads(npz["state"].tobytes().decode())
+            count = lambda prefix: sum(1 for k in npz.files if k.startswith(prefix))  # noqa: E731
+            weights = [npz[f"w{i}"] for i in range(count("w"))]
+            optimizer = [npz[f"o{i}"] for i in range(count("o"))]
+            best = [npz[f"b{i}"] for i in range(count("b"))]
+    except Exception as error:  # BadZipFile, OSError, KeyError, ValueError, JSONDecodeError
+        raise CheckpointError(f"{type(error).__name__}: {error}") from error
+    return state, weights, optimizer, best
 
 
 class TrainingJournal(keras.callbacks.Callback):
-    """Makes an interrupted run resume where it stopped, not just its weights.
+    """Makes an interrupted run resume exactly where it stopped.
 
-    ``BackupAndRestore`` restores the weights, the optimizer and the epoch number only. This
-    callback keeps the rest in ``backup_dir/journal.json`` after every epoch: the history so
-    far, the training seconds so far, the early-stopping and LR-plateau counters, and one
-    entry per sitting (first epoch, hardware, date), so that the record of a resumed run says
-    so. The best weights so far go to ``best_weights.npz``, for ``restore_best_weights``.
-    List it after EarlyStopping and ReduceLROnPlateau and before BackupAndRestore.
+    After every epoch it writes one checkpoint (``backup_dir/checkpoint.npz``, atomically):
+    the weights, the optimizer's variables (Adam's moments and step count), the learning
+    rate, the best weights so far, the early-stopping and LR-plateau counters, the history so
+    far, the seconds spent in training steps and in validation, and one entry per sitting
+    (first epoch, hardware, date). The data order is a function of (seed, epoch) (see
+    ``epoch_order``), so a resumed run continues with the same batches. List it after
+    EarlyStopping and ReduceLROnPlateau.
     """
 
     def __init__(self, backup_dir: Path, early_stopping: keras.callbacks.EarlyStopping,
-                 lr_plateau: keras.callbacks.ReduceLROnPlateau):
+                 lr_plateau: keras.callbacks.ReduceLROnPlateau, restored: dict | None = None,
+                 restored_best: list | None = None):
         super().__init__()
-        self.path = Path(backup_dir) / "journal.json"
-        self.best_path = Path(backup_dir) / "best_weights.npz"
+        self.path = Path(backup_dir) / CHECKPOINT_FILE
         self.early_stopping = early_stopping
         self.lr_plateau = lr_plateau
-        self.state = {"history": {}, "seconds": 0.0, "sittings": [],
-                      "early_stopping": None, "lr_plateau": None}
+        self.state = restored or {"history": {}, "seconds": 0.0, "validation_seconds": 0.0,
+                                  "epochs_done": 0, "finished": False, "sittings": [],
+                                  "early_stopping": None, "lr_plateau": None}
+        self.restored_best = restored_best
 
     def on_train_begin(self, logs=None):
-        # Keras calls callbacks in list order, so BackupAndRestore has not read its files yet
-        # (it will load the latest weights right after this): read its epoch count here.
-        metadata = self.path.parent / "training_metadata.json"
-        done = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
-        if done and self.path.exists():
-            self.state = json.loads(self.path.read_text())
-            # a crash between this journal's save and the backup's: drop the epoch not backed up
-            self.state["history"] = {k: v[:done] for k, v in self.state["history"].items()}
-            es, lr = self.state["early_stopping"], self.state["lr_plateau"]
+        # runs after EarlyStopping's and ReduceLROnPlateau's on_train_begin, which reset them
+        es, lr = self.state["early_stopping"], self.state["lr_plateau"]
+        if es is not None:
             self.early_stopping.wait, self.early_stopping.best = es["wait"], es["best"]
             self.early_stopping.best_epoch = es["best_epoch"]
-            if self.best_path.exists():
-                with np.load(self.best_path) as best:
-                    self.early_stopping.best_weights = [best[f"arr_{i}"]
-                                                        for i in range(len(best.files))]
+            self.early_stopping.best_weights = self.restored_best or None
+        if lr is not None:
             self.lr_plateau.wait, self.lr_plateau.best = lr["wait"], lr["best"]
             self.lr_plateau.cooldown_counter = lr["cooldown_counter"]
         self.state["sittings"].append({
-            "first_epoch": done + 1, "hardware": hardware(),
+            "first_epoch": self.state["epochs_done"] + 1, "hardware": hardware(),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
+        self._validation = 0.0
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._validation += time.perf_counter() - self._test_start
 
     def on_epoch_end(self, epoch, logs=None):
-        self.state["seconds"] += time.perf_counter() - self._epoch_start
+        elapsed = time.perf_counter() - self._epoch_start
+        self.state["seconds"] += elapsed - self._validation
+        self.state["validation_seconds"] += self._validation
+        history = self.state["history"]
         for key, value in (logs or {}).items():
-            self.state["history"].setdefault(key, []).append(float(value))
+            history.setdefault(key, []).append(float(value))
+        history.setdefault("learning_rate_used", []).append(float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        self.state["epochs_done"] = epoch + 1
+        self.save()
+
+    def save(self, finished: bool = False) -> None:
         es, lr = self.early_stopping, self.lr_plateau
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if es.best_epoch == epoch:
-            with open(self.best_path, "wb") as out:  # np.savez would append ".npz" to a str
-                np.savez(out, *es.best_weights)
+        self.state["finished"] = finished
+        self.state["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self.state["early_stopping"] = {"wait": es.wait, "best": _plain(es.best),
                                         "best_epoch": es.best_epoch}
         self.state["lr_plateau"] = {"wait": lr.wait, "best": _plain(lr.best),
                                     "cooldown_counter": lr.cooldown_counter}
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.state))
-        temporary.replace(self.path)
+        _save_checkpoint(self.path, self.state, self.model, es.best_weights)
 
 
 def _plain(value):
@@ -156,8 +233,34 @@ def _fresh_start(model_factory, architecture: tuple | None, learning_rate: float
         for variable in cached.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
         cached.optimizer.learning_rate.assign(learning_rate)
-        cached._initial_epoch = None  # set by BackupAndRestore when a run resumed; Keras keeps it
     return cached
+
+
+def _restore(backup_dir: Path | None, model: keras.Model, run: str) -> tuple[dict | None, list | None]:
+    """Load a partial run's checkpoint into ``model``; (state, best weights), or (None, None)
+    for a fresh start. A checkpoint that cannot be read, or that does not fit the model, is
+    discarded with one line naming the run and what is lost: never a crash loop."""
+    if backup_dir is None:
+        return None, None
+    path = Path(backup_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        return None, None
+    try:
+        state, weights, optimizer, best = _load_checkpoint(path)
+        model.set_weights(weights)
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        if len(optimizer) != len(model.optimizer.variables):
+            raise CheckpointError("its optimizer state does not fit this model")
+        for variable, value in zip(model.optimizer.variables, optimizer):
+            variable.assign(value)
+        model.optimizer.learning_rate.assign(state["learning_rate"])
+    except (CheckpointError, ValueError, KeyError) as error:
+        print(f"Discarding the interrupted state of {run} ({path}: {error}); "
+              "it trains again from epoch 1.", flush=True)
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        return None, None
+    return state, best
 
 
 def fit(model_factory, train_images: np.ndarray, train_labels: np.ndarray,
@@ -166,30 +269,68 @@ def fit(model_factory, train_images: np.ndarray, train_labels: np.ndarray,
         architecture: tuple | None = None) -> tuple[keras.Model, dict]:
     """Build the model under the right distribution strategy and train it with the recipe.
 
-    ``architecture`` (hashable, e.g. ``(input_size, augment)``) lets runs of the same
-    architecture in one process share a compiled model (see ``_fresh_start``).
+    ``train_images``: ``(n, 32, 32, 3)`` uint8; ``train_labels``: ``(n,)`` int class ids.
+    ``architecture`` (hashable, e.g. ``(input_size, augment, recipe)``) lets runs of the
+    same architecture in one process share a compiled model (see ``_fresh_start``).
+    ``backup_dir``: where the per-epoch checkpoint lives; a run interrupted at any moment
+    resumes from its last finished epoch with the same state and data order, and a run
+    whose training finished but whose caller crashed later does not train again.
 
     Returns the trained model (best val_loss weights) and its history: lists per epoch, plus
-    ``seconds`` of training time and, when ``backup_dir`` is given, ``sittings`` (one entry per
-    uninterrupted stretch of training, with its hardware: a resumed run says so).
+    ``seconds`` spent in training steps, ``validation_seconds`` spent validating and, when
+    ``backup_dir`` is given, ``sittings`` (one entry per uninterrupted stretch of training,
+    with its hardware: a resumed run says so).
     """
     keras.utils.set_random_seed(seed)
     with strategy().scope():
         model = _fresh_start(model_factory, architecture, profile.learning_rate)
-    train_ds = make_dataset(train_images, train_labels, profile.batch_size, shuffle_seed=seed)
-    val_ds = make_dataset(val_images, val_labels, profile.batch_size)
-    start = time.perf_counter()
-    steps = callbacks(profile, backup_dir)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=profile.max_epochs,
-                        callbacks=steps, verbose=verbose)
-    journal = next((c for c in steps if isinstance(c, TrainingJournal)), None)
+    run = Path(backup_dir).name if backup_dir is not None else "this run"
+    state, best = _restore(backup_dir, model, run)
+    steps = callbacks(profile)
+    journal = None
+    if backup_dir is not None:
+        journal = TrainingJournal(backup_dir, steps[0], steps[1], restored=state,
+                                  restored_best=best)
+        steps.insert(2, journal)  # right after the callbacks whose counters it saves
+    first_epoch = state["epochs_done"] if state else 0
+    if not (state and state.get("finished")):
+        train_ds, steps_per_epoch = training_dataset(train_images, train_labels,
+                                                     profile.batch_size, seed, first_epoch,
+                                                     profile.max_epochs)
+        val_ds = make_dataset(val_images, val_labels, profile.batch_size)
+        timer = _Timer() if journal is None else None
+        history = model.fit(train_ds, validation_data=val_ds, epochs=profile.max_epochs,
+                            initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch, shuffle=False,
+                            callbacks=steps + ([timer] if timer else []), verbose=verbose)
+        if journal is not None:
+            journal.save(finished=True)  # best weights restored: predictions need not retrain
     if journal is not None:  # the whole run, also the epochs trained before an interruption
-        record = {**journal.state["history"], "seconds": journal.state["seconds"],
-                  "sittings": journal.state["sittings"]}
-    else:
-        record = {k: [float(v) for v in values] for k, values in history.history.items()}
-        record["seconds"] = time.perf_counter() - start
+        return model, {**journal.state["history"], "seconds": journal.state["seconds"],
+                       "validation_seconds": journal.state["validation_seconds"],
+                       "sittings": journal.state["sittings"]}
+    record = {k: [float(v) for v in values] for k, values in history.history.items()}
+    record["seconds"], record["validation_seconds"] = timer.train, timer.validation
     return model, record
+
+
+class _Timer(keras.callbacks.Callback):
+    """Seconds in training steps and in validation, for runs without a journal."""
+
+    def on_train_begin(self, logs=None):
+        self.train = self.validation = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._val = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._val += time.perf_counter() - self._test_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.validation += self._val
+        self.train += time.perf_counter() - self._start - self._val
 
 
 def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

@@ -7,6 +7,14 @@ os.environ.setdefault("DCAI_OFFLINE", "1")
 os.environ["DCAI_PROFILE"] = "smoke"
 
 
+@pytest.fixture(autouse=True)
+def _unit_tests_may_use_any_profile(monkeypatch):
+    """`make test` sets DCAI_ONLY_PROFILE=smoke for the notebook tests (nbval kernels inherit
+    it); unit tests in this folder check all profiles, so they run without the guard unless a
+    test sets it itself."""
+    monkeypatch.delenv("DCAI_ONLY_PROFILE", raising=False)
+
+
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
     """A private, empty registry for one test."""

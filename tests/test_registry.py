@@ -139,3 +139,126 @@ def test_cli_rejects_unknown_profile(results_dir):
     done = subprocess.run([sys.executable, "-m", "helpers.results", "list", "--profile", "x"],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "unknown profile" in done.stderr
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"seed": "0"}, TypeError, "seed must be an integer"),
+    ({"seed": None}, TypeError, "seed must be an integer"),
+    ({"seed": True}, TypeError, "seed must be an integer"),
+    ({"seed": -1}, ValueError, "seed must be >= 0"),
+    ({"seed": 2**32}, ValueError, "seed must be >= 0, below"),
+    ({"seed": 1.5}, ValueError, "seed must be a whole number"),
+    ({"input_size": 16}, ValueError, "input_size must be >= 32"),
+    ({"input_size": "64"}, TypeError, "input_size must be an integer"),
+    ({"augment": "yes"}, TypeError, "augment must be True or False"),
+    ({"noise_rate": "0.1"}, TypeError, "noise_rate must be a number"),
+    ({"fraction": None}, TypeError, "fraction must be a number"),
+    ({"extra": (("cat", 5), ("cat", 5))}, ValueError, "give each class once"),
+    ({"extra": (("cat", -1),)}, ValueError, "must be >= 0"),
+    ({"extra": (("cat", 2.5),)}, ValueError, "whole number"),
+    ({"extra": ("cat",)}, TypeError, "pairs"),
+    ({"extra": (("cat", 500),)}, ValueError, "only 20 are left"),  # smoke pool: 40 per class
+    ({"fraction": 0.001}, ValueError, "empty training set"),
+    ({"relabel": (("train_1", 10),)}, ValueError, "relabel target must be >= 0, below 10"),
+    ({"cv_folds": 4, "cv_fold": 4}, ValueError, "cv_fold"),
+    ({"cv_fold": 1}, ValueError, "needs cv_folds"),
+    ({"recipe": "sgd"}, ValueError, "unknown recipe"),
+    ({"name": "my run"}, ValueError, "plain identifier"),
+    ({"name": "../escape"}, ValueError, "plain identifier"),
+])
+def test_experiment_fields_are_checked_when_it_is_made(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Experiment(**{"name": "bad", "profile": "smoke", **kwargs})
+
+
+@pytest.mark.parametrize("a, b", [
+    ({"seed": 1.0}, {"seed": 1}),
+    ({"augment": 1}, {"augment": True}),
+    ({"extra": (("cat", 0),)}, {}),
+    ({"extra": (("dog", 3), ("cat", 2))}, {"extra": (("cat", 2), ("dog", 3))}),
+    ({"fraction": 1}, {"fraction": 1.0}),
+    ({"drop_ids": ("b", "a", "a")}, {"drop_ids": ("a", "b")}),
+])
+def test_equal_experiments_get_equal_keys(a, b):
+    assert Experiment("x", profile="smoke", **a).key() == Experiment("x", profile="smoke", **b).key()
+
+
+def test_the_recipe_and_the_weights_content_are_part_of_the_key(tmp_path, monkeypatch):
+    from helpers.recipe import LEGACY
+
+    plain = Experiment("x", profile="smoke")
+    assert plain.key() != Experiment("x", profile="smoke", recipe="v2-frozen-bn").key()
+    assert plain.key() != Experiment("x", profile="smoke", recipe=LEGACY).key()
+    first, renamed, other = tmp_path / "a.weights.h5", tmp_path / "b.weights.h5", tmp_path / "c.weights.h5"
+    first.write_bytes(b"weights one")
+    renamed.write_bytes(b"weights one")
+    other.write_bytes(b"weights two")
+    keys = {}
+    for path in (first, renamed, other):
+        monkeypatch.setenv("DCAI_WEIGHTS", str(path))
+        keys[path.name] = Experiment("x", profile="smoke").key()
+    assert keys["a.weights.h5"] == keys["b.weights.h5"] != keys["c.weights.h5"]
+
+
+def test_legacy_records_keep_their_keys():
+    """The recipe-less key of records made before recipes had names (a committed full record)."""
+    from helpers.recipe import LEGACY
+
+    if not sources_are_offline_copies():
+        pytest.skip("the committed legacy records were made with the offline copies in ../shared")
+    exp = Experiment("baseline", profile="full", seed=0, recipe=LEGACY)
+    assert exp.key() == "f4140cc4f0fc"
+    assert results.load(exp.record_dir()) is not None or not exp.record_dir().parent.exists()
+
+
+def sources_are_offline_copies() -> bool:
+    from helpers import sources
+
+    return sources.data_source().startswith(sources.JPEG_COPY_NOTE) and \
+        "approx" in sources.weights_setting()
+
+
+def test_two_processes_asking_for_one_run_train_it_once(results_dir, monkeypatch, tmp_path):
+    """The second process waits on the run's lock, then reads the first one's record."""
+    import multiprocessing
+    import time
+
+    from helpers import experiments
+
+    exp = Experiment("locked", profile="smoke")
+    log = tmp_path / "trained.log"
+
+    def slow_training(exp, path, verbose):
+        with open(log, "a") as out:
+            out.write(f"{exp.key()}\n")
+        time.sleep(1.5)
+        return _fake_record(exp)
+
+    monkeypatch.setattr(experiments, "_train_and_record", slow_training)
+    context = multiprocessing.get_context("fork")  # children inherit the patched function
+    answers = context.Queue()
+
+    def ask():
+        answers.put(run_experiment(exp).key)
+
+    processes = [context.Process(target=ask) for _ in range(2)]
+    processes[0].start()
+    time.sleep(0.3)
+    processes[1].start()
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert log.read_text().split() == [exp.key()]
+    assert [answers.get(timeout=5) for _ in processes] == [exp.key(), exp.key()]
+
+
+def test_an_unwritable_registry_fails_before_training(tmp_path, monkeypatch):
+    from helpers import experiments
+
+    blocker = tmp_path / "registry-is-a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DCAI_RESULTS_DIR", str(blocker))
+    monkeypatch.setattr(experiments, "_train_and_record",
+                        lambda *a: pytest.fail("training started on an unwritable registry"))
+    with pytest.raises(Exception, match="DCAI_RESULTS_DIR"):
+        run_experiment(Experiment("x", profile="smoke"))

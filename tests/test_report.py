@@ -1,5 +1,6 @@
 """Sentences and tables of the results overview, from hand-made records (no training)."""
 
+import numpy as np
 import pytest
 
 from helpers import catalog, report, results
@@ -16,7 +17,8 @@ def record(exp, accuracy, hardware="2 CPU cores", resumed=None):
         "name": exp.name, "key": exp.key(), "profile": exp.profile, "seed": exp.seed,
         "kind": "experiment", "summary": exp.summary(), "config": exp.config(),
         "history": {"loss": [1.0, 0.9], "seconds": 600.0}, "epochs": 2,
-        "train": {"size": 200}, "metrics": metrics, "provenance": prov})
+        "train": {"size": 200}, "metrics": metrics, "provenance": prov},
+        {"test_probs": np.eye(10, dtype=np.float16)})
 
 
 def test_grid_progress_marks_recorded_and_missing_runs(results_dir):
@@ -48,17 +50,23 @@ def test_article_comparison_needs_a_spread_before_judging(results_dir):
     one_seed = [record(catalog.baseline("smoke", 0), 0.70)]
     text = report.article_comparison([*one_seed, noisy]).data
     assert "≈10 points below baseline" in text and "-10.0 points" in text
-    assert "single baseline seed" in text
+    assert "not enough seeds" in text and "a real" not in text
 
     seeds = one_seed + [record(catalog.baseline("smoke", s), 0.70 + 0.01 * s) for s in (1, 2)]
     text = report.article_comparison([*seeds, noisy]).data
-    assert "likely a real loss" in text and "(3 seeds)" in text
+    assert "1 paired seed" in text and "not enough seeds" in text  # the noise run has one seed
+    noisy_seeds = [noisy] + [record(catalog.label_noise(0.10, "smoke", s), 0.60 + 0.012 * s)
+                             for s in (1, 2)]
+    text = report.article_comparison([*seeds, *noisy_seeds]).data
+    assert "a real loss" in text and "3 paired seeds" in text and "excludes zero" in text
     assert "no gain" not in text  # augmentation and extra cats/dogs are not recorded
 
-    bigger = record(catalog.more_data(1.0, "smoke"), 0.78)
-    text = report.article_comparison([*seeds, bigger]).data
-    assert "≈80% accuracy" in text and "78.0% test accuracy" in text
-    assert "a difference of +7.0 points" in text and "likely a real gain" in text
+    bigger = [record(catalog.more_data(1.0, "smoke", s), 0.78 + 0.002 * s) for s in (0, 1, 2)]
+    for run in bigger:  # a bigger training set: its seeds are not paired with the baseline's
+        run.data["train"]["size"] = 400
+    text = report.article_comparison([*seeds, *bigger]).data
+    assert "≈80% accuracy" in text and "78.2% ± 0.2 test accuracy" in text
+    assert "+7.2 points [" in text and "Welch" in text and "a real gain" in text
 
 
 def test_provenance_names_every_machine_and_resumed_runs(results_dir):
