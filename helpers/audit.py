@@ -11,6 +11,7 @@ import pandas as pd
 
 from helpers import CLASS_NAMES, catalog, data, results, sources
 from helpers.experiments import provenance, run_experiment
+from helpers.recipe import LEGACY
 
 FLAGGED_CSV = "flagged_test_labels.csv"
 
@@ -125,7 +126,8 @@ def audit(profile: str | None = None, seed: int = 0) -> results.Record:
     return results.write(path, {
         "name": name, "key": key, "profile": model_run.profile, "seed": seed, "kind": "analysis",
         "summary": f"cleanlab audit of {len(indices):,} test labels ({model_run.get('summary')})",
-        "config": {"model_key": model_run.key}, "analysis": analysis,
+        "config": {"model_key": model_run.key,
+                   "recipe": model_run.config.get("recipe", LEGACY)}, "analysis": analysis,
         "provenance": provenance(seed, model_run.profile),
     }, files={FLAGGED_CSV: flagged.to_csv(index=False)})
 

@@ -170,7 +170,9 @@ def _recorded_like(profile: str, name: str, **config) -> bool:
     repairs)."""
     from helpers import results
 
-    return any(r["name"] == name and all(r["config"].get(k) == v for k, v in config.items())
+    config = {"recipe": recipes.get_recipe().name, **config}
+    return any(r["name"] == name and all({"recipe": recipes.LEGACY, **r["config"]}.get(k) == v
+                                         for k, v in config.items())
                for r in results.iter_records(profile))
 
 

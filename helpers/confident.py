@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from helpers import CLASS_NAMES, catalog, results
+from helpers.recipe import LEGACY
 from helpers.experiments import provenance, run_all
 from helpers.report import comparison, first_lr_cut, interval, pct, verdict_text
 
@@ -172,7 +173,8 @@ def clean_up(rate: float, profile: str | None = None, seed: int = 0,
     record = results.load(path) or results.write(path, {
         "name": name, "key": key, "profile": profile_name, "seed": seed, "kind": "analysis",
         "summary": f"cleanlab on {rate:.0%} noise, {folds}-fold CV, prune + relabel",
-        "config": {"noise_rate": rate, "cv_folds": folds, "seed": seed},
+        "config": {"noise_rate": rate, "cv_folds": folds, "seed": seed,
+                   "recipe": noisy.config.get("recipe", LEGACY)},
         "analysis": analysis, "provenance": provenance(seed, profile_name),
     }, {"flagged_ids": flagged_ids, "suggested_labels": suggested[flagged],
         "out_of_fold_probs": oof.probs.astype(np.float16), "train_ids": oof.ids})

@@ -262,3 +262,20 @@ def test_an_unwritable_registry_fails_before_training(tmp_path, monkeypatch):
                         lambda *a: pytest.fail("training started on an unwritable registry"))
     with pytest.raises(Exception, match="DCAI_RESULTS_DIR"):
         run_experiment(Experiment("x", profile="smoke"))
+
+
+def test_colab_reads_runs_recorded_from_other_sources_only_when_asked(results_dir, monkeypatch):
+    """DCAI_ANY_SOURCE=1 (set by the Colab setup cell) serves a committed record of the same
+    experiment made from the offline copies, instead of retraining with the real sources."""
+    from helpers import experiments
+
+    exp = Experiment("baseline", profile="smoke", seed=1)
+    record = _fake_record(exp)
+    elsewhere = results.record_dir("smoke", exp.name, "0123456789ab")  # another source's key
+    record.path.rename(elsewhere)
+    monkeypatch.setattr(experiments, "_train_and_record", lambda *a: "trained")
+    assert run_experiment(exp) == "trained"
+    monkeypatch.setenv("DCAI_ANY_SOURCE", "1")
+    served = run_experiment(exp)
+    assert served.path == elsewhere and served.metric("test", "accuracy") == 0.5
+    assert run_experiment(Experiment("baseline", profile="smoke", seed=2)) == "trained"
