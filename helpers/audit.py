@@ -81,6 +81,18 @@ def rescore(records: list[results.Record], published: pd.DataFrame) -> pd.DataFr
     return frame.sort_values("rank (original)").reset_index(drop=True)
 
 
+def rescore_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """``rescore`` for reading: accuracies as percentages with two decimals (corrections move
+    them by hundredths of a point), the experiment as the index."""
+    shown = scores.copy()
+    for column in ("original", "corrected"):
+        shown[column] = [f"{100 * v:.2f}%" for v in shown[column]]
+    shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]
+    return shown.rename(columns={"original": "test accuracy (original labels)",
+                                 "corrected": "test accuracy (corrected labels)"}
+                        ).set_index("experiment")
+
+
 def audit(profile: str | None = None, seed: int = 0) -> results.Record:
     """Flag likely test-label errors with cleanlab and compare with the published list.
 
@@ -139,7 +151,7 @@ def flagged_table(record: results.Record) -> pd.DataFrame:
     return frame
 
 
-def gallery(record: results.Record, published: pd.DataFrame, per_group: int = 8):
+def gallery(record: results.Record, published: pd.DataFrame, per_group: int = 6):
     """Flags the human validation confirmed, then flags not on the published list."""
     from helpers import plots
 

@@ -246,7 +246,7 @@ def story(c: Cleanup) -> str:
     return "\n".join(lines)
 
 
-def flag_gallery(c: Cleanup, per_group: int = 8):
+def flag_gallery(c: Cleanup, per_group: int = 6):
     """Caught errors, then false alarms; captions read given → suggested (true)."""
     from helpers import data, plots
 

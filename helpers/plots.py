@@ -34,6 +34,8 @@ def class_distribution(counts, title: str = "Training images per class", ax=None
     sns.barplot(frame, x="class", y="images", hue="set" if reference is not None else None, ax=ax)
     ax.set(title=title, xlabel="class", ylabel="images")
     ax.tick_params(axis="x", rotation=30)
+    if reference is not None:  # beside the bars, never over them
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title=None, frameon=False)
     return fig
 
 
@@ -72,7 +74,7 @@ def per_class_bars(values: dict[str, np.ndarray], ylabel: str, title: str, ax=No
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(title=title, xlabel="class", ylabel=ylabel)
     ax.tick_params(axis="x", rotation=30)
-    ax.legend(title=None)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title=None, frameon=False)
     return fig
 
 
@@ -98,17 +100,17 @@ def metric_vs_x(frame: pd.DataFrame, x: str, xlabel: str, title: str,
     return fig
 
 
-def image_gallery(images, titles, columns: int = 8, title: str | None = None):
+def image_gallery(images, titles, columns: int = 6, title: str | None = None):
     """Small images with a caption each (e.g. given vs suggested label)."""
     n = len(images)
     rows = max(1, int(np.ceil(n / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(BOOK_WIDTH, 1.45 * rows + 0.4),
+    fig, axes = plt.subplots(rows, columns, figsize=(BOOK_WIDTH, (BOOK_WIDTH / columns + 0.4) * rows + 0.4),
                              layout="constrained", squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, titles):
         ax.imshow(image)
-        ax.set_title(caption, fontsize=7)
+        ax.set_title(caption, fontsize=9)
     if title:
         fig.suptitle(title)
     return fig
@@ -140,10 +142,16 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
             label="one seed: no interval yet")
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, labels)
-    ax.invert_yaxis()
+    ax.set_ylim(len(frame) - 0.5, -0.5)
     ax.set(xlabel="test accuracy minus the baseline's (points)",
            title="Every recorded experiment against the baseline")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
+    if "article" in frame:  # the article's claim for the same experiment, on the right
+        claims = ax.twinx()
+        claims.grid(False)
+        claims.set_ylim(ax.get_ylim())
+        claims.set_yticks(y, [f"article: {a}" if a else "" for a in frame["article"]],
+                          fontsize=8)
     return fig
 
 

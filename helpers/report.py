@@ -61,8 +61,8 @@ def provenance_note(records: list[Record]) -> Markdown:
     resumed = [r for r in records if r.provenance.get("resumed_at_epochs")]
     seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
     dates = sorted(r.provenance["date"][:10] for r in records)
-    recipes = sorted({r.get("recipe") or LEGACY for r in records if r.get("kind", "experiment")
-                      == "experiment"})
+    recipes = sorted({results.record_recipe(r) for r in records
+                      if r.get("kind", "experiment") == "experiment"})
     packages = first.get("packages", {})
     data_name, weights_name = source_name(first["data_source"]), source_name(first["weights_source"])
     offline = data_name == JPEG_COPY_NOTE or weights_name == APPROX_WEIGHTS_NOTE
@@ -101,7 +101,7 @@ def scores_table(groups: dict[str, list[Record]]) -> pd.DataFrame:
     """Mean ± std over seeds of validation/test accuracy and macro-F1 per group."""
     rows = {}
     for label, records in groups.items():
-        row = {"seeds": len(records), "training images": records[0]["train"]["size"]}
+        row = {"seeds": len(records), "training images": f"{records[0]['train']['size']:,}"}
         for split in ("validation", "test"):
             for metric, name in METRIC_NAMES.items():
                 mean, std = spread(records, split, metric)
@@ -168,9 +168,12 @@ def comparisons(label: str, records: list[Record], baseline: list[Record]) -> Ma
 
 
 def per_class_table(record: Record, split: str = "validation") -> pd.DataFrame:
+    """Precision, recall and F1 per class (three decimals) and the class's images."""
     frame = pd.DataFrame(record.metrics[split]["per_class"]).T
-    frame["support"] = frame["support"].astype(int)
-    return frame.round(3)
+    for column in ("precision", "recall", "f1"):
+        frame[column] = [f"{v:.3f}" for v in frame[column]]
+    frame["support"] = [f"{int(v):,}" for v in frame["support"]]
+    return frame.rename_axis("class")
 
 
 def per_class_change(record: Record, baseline: list[Record], split: str = "test",
@@ -248,7 +251,14 @@ def baseline_band(baseline: list[Record], split: str = "test") -> dict:
 
 def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
     """``sweep`` formatted for reading: percentages, mean ± std where there are several runs."""
-    shown = pd.DataFrame({x_name: frame[x_name], "training images": frame["training images"]})
+    if x_name == "noise rate":  # the chapter passes rates in percent, for the figure's axis
+        x_values = [f"{v:g}%" for v in frame[x_name]]
+    elif "fraction" in x_name:
+        x_values = [f"{v:.0%}" for v in frame[x_name]]
+    else:
+        x_values = list(frame[x_name])
+    shown = pd.DataFrame({x_name: x_values,
+                          "training images": [f"{n:,}" for n in frame["training images"]]})
     for split in ("validation", "test"):
         for metric, name in METRIC_NAMES.items():
             mean, std = frame[f"{split}_{metric}"], frame[f"{split}_{metric}_std"]
@@ -311,7 +321,9 @@ def overview(records: list[Record]) -> pd.DataFrame:
 
 
 def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
-    shown = frame[["experiment", "setting", "seeds", "training images"]].copy()
+    shown = frame[["experiment", "setting", "seeds"]].copy()
+    shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]
+    shown["training images"] = [f"{n:,}" for n in frame["training images"]]
     for label in METRIC_NAMES.values():
         shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
@@ -468,8 +480,17 @@ def glue(name: str, value, display: bool = False):
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # pragma: no cover - Colab without the book's build tools
-        return None
-    return myst_glue(name, value, display=display)
+        myst_glue = None
+    if myst_glue is not None:
+        myst_glue(name, value, display=display)
+    if hasattr(value, "savefig"):  # a figure: shown once, by glue, not again by the backend
+        import matplotlib.pyplot as plt
+
+        if myst_glue is None and display:
+            from IPython.display import display as show
+
+            show(value)
+        plt.close(value)
 
 
 def _per_seed(values, fmt) -> str:
@@ -483,8 +504,7 @@ def recipe_table(runs: list[Record]) -> pd.DataFrame:
     on a machine that may have been shared with other work); trainable parameters."""
     groups: dict[str, list[Record]] = {}
     for run in sorted(runs, key=lambda r: r["seed"]):
-        groups.setdefault(run.get("recipe") or run.config.get("recipe") or "v1-bn0.999",
-                          []).append(run)
+        groups.setdefault(results.record_recipe(run), []).append(run)
     rows = {}
     for name, members in groups.items():
         accuracy = [r.metric("test", "accuracy") for r in members]
@@ -510,17 +530,11 @@ _RECIPE_SHORT = {"v1-bn0.999": "legacy", "v2-bn0.99": "bn099", "v2-frozen-bn": "
                  "probe-bn0.99-reset": "bn099_reset", "probe-frozen-bn-reset": "frozen_reset"}
 
 
-def _recipe_of(record: Record) -> str:
-    from helpers.recipe import LEGACY
-
-    return record.get("recipe") or record.config.get("recipe") or LEGACY
-
-
 def recipe_runs(study: list[Record], seed: int = 0) -> dict[str, Record]:
     """{recipe name: run} of one seed of the seed study's compared recipes (no probes)."""
     from helpers.recipe import STUDY
 
-    runs = {_recipe_of(r): r for r in study if r["seed"] == seed}
+    runs = {results.record_recipe(r): r for r in study if r["seed"] == seed}
     return {name: runs[name] for name in STUDY if name in runs}
 
 
@@ -536,7 +550,7 @@ def recipe_findings(study: list[Record], early: int = 10) -> dict[str, str]:
 
     groups: dict[str, list[Record]] = {}
     for run in study:
-        groups.setdefault(_recipe_of(run), []).append(run)
+        groups.setdefault(results.record_recipe(run), []).append(run)
     out = {"chosen": CURRENT, "early_epoch": str(early)}
     for name, members in groups.items():
         short = _RECIPE_SHORT.get(name, name)
@@ -551,7 +565,7 @@ def recipe_findings(study: list[Record], early: int = 10) -> dict[str, str]:
                 f"{short}_early_cuts": str(sum(c is not None and c < early for c in cuts))}
     for probe, base in (("probe-bn0.99-reset", "v2-bn0.99"),
                         ("probe-frozen-bn-reset", "v2-frozen-bn")):
-        seed0 = {_recipe_of(r): r for r in study if r["seed"] == min(x["seed"] for x in study)}
+        seed0 = {results.record_recipe(r): r for r in study if r["seed"] == min(x["seed"] for x in study)}
         if probe in seed0 and base in seed0:
             change = (seed0[probe].metric("test", "accuracy")
                       - seed0[base].metric("test", "accuracy"))
@@ -562,3 +576,32 @@ def recipe_findings(study: list[Record], early: int = 10) -> dict[str, str]:
         out["candidates_difference"] = interval(c)
         out["candidates_verdict"] = c.verdict
     return out
+
+
+def findings(frame: pd.DataFrame) -> dict[str, str]:
+    """What the recorded experiments found so far, from ``overview``'s frame, for ``glue``:
+    ``configurations`` (experiments compared with the baseline), ``with_interval`` (those with
+    enough seeds for a confidence interval), and ``gains``, ``losses``, ``no_difference`` and
+    ``no_verdict_yet``: comma-separated experiment labels with their difference and interval
+    (``none`` when empty)."""
+    compared = frame[frame["experiment"] != "baseline"]
+    label = lambda row: f"{row['experiment'].replace('_', ' ')} ({row['setting']})"  # noqa: E731
+    groups = {"gains": [], "losses": [], "no_difference": [], "no_verdict_yet": []}
+    names = {"gain": "gains", "loss": "losses", "no detectable difference": "no_difference",
+             "not enough seeds": "no_verdict_yet"}
+    for _, row in compared.iterrows():
+        c = Comparison(row["change"], row["change low"], row["change high"], 0, "")
+        groups[names[row["verdict"]]].append(f"{label(row)}: {interval(c)}")
+    out = {"configurations": str(len(compared)),
+           "with_interval": str(int(compared["change low"].notna().sum()))}
+    return out | {key: "; ".join(items) if items else "none" for key, items in groups.items()}
+
+
+def recorded(profile: str | None = None, recipe: str | None = None) -> list[Record]:
+    """Every complete record of ``profile`` made with ``recipe`` (default: ``$DCAI_RECIPE`` or
+    the book's recipe), so that one page never mixes recipe versions."""
+    from helpers.recipe import get_recipe
+
+    wanted = get_recipe(recipe).name
+    profile = get_profile(profile).name
+    return [r for r in results.iter_records(profile) if results.record_recipe(r) == wanted]

@@ -437,12 +437,20 @@ def summary_line(record: Record) -> dict:
         "seed": record.get("seed"),
         "key": record.key,
         "kind": record.get("kind", "experiment"),
+        "recipe": record_recipe(record),
         "config": record.get("summary", ""),
         "metrics": _short_metrics(record),
         "analysis": record.get("analysis", {}),
         "provenance": record.provenance,
         "path": str(record.path),
     }
+
+
+def record_recipe(record: Record) -> str:
+    """The recipe version a record was made with (records made before recipes had names
+    carry none: they are the legacy recipe ``v1-bn0.999``)."""
+    return (record.get("recipe") or (record.get("config") or {}).get("recipe")
+            or "v1-bn0.999")
 
 
 def list_order(record: Record) -> tuple:
@@ -455,6 +463,7 @@ def list_order(record: Record) -> tuple:
     return (
         (profiles.index(profile), "") if profile in profiles else (len(profiles), str(profile)),
         (CHAPTER_ORDER.index(name), "") if name in CHAPTER_ORDER else (len(CHAPTER_ORDER), name),
+        record_recipe(record),
         str(record.get("summary", "")),
         (0, seed, "") if isinstance(seed, (int, float)) else (1, 0, str(seed)),
         record.key,
@@ -467,7 +476,7 @@ def _format_text(line: dict) -> str:
         for split, m in line["metrics"].items())
     prov = line["provenance"]
     return (f"{line['name']:<28} {line['profile']:<6} seed={line['seed']!s:<3} {line['key']}  "
-            f"{line['config']}\n    {metrics or '(analysis)'}\n"
+            f"recipe {line['recipe']}  {line['config']}\n    {metrics or '(analysis)'}\n"
             f"    data: {prov.get('data_source')}; weights: {prov.get('weights_source')}; "
             f"{prov.get('hardware')}; {prov.get('date')}")
 
