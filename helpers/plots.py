@@ -175,3 +175,45 @@ def recipe_curves(runs: dict, title: str = "The same seed under each recipe"):
     axes[1].legend(fontsize=8, loc="lower left")
     fig.suptitle(title)
     return fig
+
+
+# --- Deployment shift -------------------------------------------------------------------------
+
+
+def corruption_grid(images, corruptions=None, severities=None, seed: int = 0,
+                    title: str | None = None):
+    """The same few images under each corruption (rows) and severity (columns), with the clean
+    images in the first column. ``images``: uint8 (k, 32, 32, 3), k small (2-4 read well);
+    ``corruptions`` / ``severities`` default to all of ``helpers.shift``; ``seed`` as in
+    ``helpers.shift.corrupt`` (the figure shows exactly what the shifted test sets hold)."""
+    from helpers import shift
+
+    corruptions = tuple(shift.CORRUPTIONS if corruptions is None else corruptions)
+    severities = tuple(shift.SEVERITIES if severities is None else severities)
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty batch (k, 32, 32, 3), got {images.shape}")
+
+    def strip(batch):  # k images side by side, 2 white pixels apart
+        gap = np.full((batch.shape[1], 2, 3), 255, dtype=np.uint8)
+        return np.concatenate([part for image in batch for part in (image, gap)][:-1], axis=1)
+
+    columns = 1 + len(severities)
+    cell = BOOK_WIDTH / columns
+    height = cell * images.shape[1] / strip(images).shape[1]
+    fig, axes = plt.subplots(len(corruptions), columns, squeeze=False, layout="constrained",
+                             figsize=(BOOK_WIDTH, height * len(corruptions) + 0.6))
+    for row, corruption in zip(axes, corruptions):
+        cells = [images] + [shift.corrupt(images, corruption, s, seed) for s in severities]
+        for ax, batch in zip(row, cells):
+            ax.imshow(strip(batch), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        row[0].set_ylabel(corruption.replace("_", " "), rotation=0, ha="right", va="center",
+                          fontsize=9)
+    for ax, label in zip(axes[0], ["clean"] + [f"severity {s}" for s in severities]):
+        ax.set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
