@@ -81,6 +81,16 @@ def rescore(records: list[results.Record], published: pd.DataFrame) -> pd.DataFr
     return frame.sort_values("rank (original)").reset_index(drop=True)
 
 
+def summary(record: results.Record, scores: pd.DataFrame) -> dict[str, str]:
+    """What chapter 7's closing summary pastes (glue): flags, how many of the published
+    validated errors are among them, and how many models change rank after correction."""
+    a = record["analysis"]
+    changed = int((scores["rank (original)"] != scores["rank (corrected)"]).sum())
+    return {"audit_flagged": f"{a['flagged']:,}", "audit_found": f"{a['flagged_in_validated']:,}",
+            "audit_validated": f"{a['published_validated_in_test_set']:,}",
+            "audit_changed": f"{changed:,}", "audit_models": f"{len(scores):,}"}
+
+
 def rescore_table(scores: pd.DataFrame) -> pd.DataFrame:
     """``rescore`` for reading: accuracies as percentages with two decimals (corrections move
     them by hundredths of a point), the experiment as the index."""

@@ -16,6 +16,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from helpers import CLASS_NAMES, catalog, results
 from helpers.recipe import LEGACY
 from helpers.experiments import provenance, run_all
+from helpers.report import change_summary as report_change
 from helpers.report import comparison, first_lr_cut, interval, pct, verdict_text
 
 
@@ -226,7 +227,9 @@ def story(c: Cleanup) -> str:
                  f"wrong labels but overwrites {labels['broken']:,} right ones with the model's guess, "
                  f"leaving {labels['relabelled']:.1%} right.")
     lost = c.noise_comparison
-    lines.append(f"Noisy run vs clean baseline: {interval(lost)} of test accuracy; "
+    same = "the clean baseline's run with the same seed" if lost.n == 1 else \
+        f"the clean baseline's runs with the same {lost.n} seeds"
+    lines.append(f"Noisy run vs {same}: {interval(lost)} of test accuracy; "
                  f"{verdict_text(lost)}."
                  + ("" if c.loss_is_measurable else " Without a measured loss there is "
                     "nothing to recover, so recovered fractions are not shown."))
@@ -260,3 +263,17 @@ def flag_gallery(c: Cleanup, per_group: int = 6):
         images, captions, columns=per_group,
         title=f"Flagged at {c.rate:.0%} noise: {len(caught)} caught errors, then "
               f"{len(false_alarms)} false alarms")
+
+
+def summary(c: Cleanup) -> dict[str, str]:
+    """What chapter 6's closing summary pastes (glue) for one noise rate: the flags and their
+    precision, and the noisy, pruned and relabelled runs' changes in test accuracy with their
+    95% CIs and verdicts (``report.comparison``)."""
+    d = c.analysis["detection"]["overall"]
+    out = {"cl_rate": f"{c.rate:.0%}", "cl_flagged": f"{d['flagged']:,}",
+           "cl_injected": f"{d['injected']:,}", "cl_precision": f"{d['precision']:.2f}",
+           "cl_recall": f"{d['recall']:.2f}"}
+    out |= report_change("cl_noise", [c.noisy], c.clean)
+    for name in ("pruned", "relabelled"):
+        out |= report_change(f"cl_{name}", [c.retrains[name]], [c.noisy])
+    return out

@@ -61,8 +61,7 @@ def provenance_note(records: list[Record]) -> Markdown:
     resumed = [r for r in records if r.provenance.get("resumed_at_epochs")]
     seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
     dates = sorted(r.provenance["date"][:10] for r in records)
-    recipes = sorted({results.record_recipe(r) for r in records
-                      if r.get("kind", "experiment") == "experiment"})
+    recipes = sorted({results.record_recipe(r) for r in records})
     packages = first.get("packages", {})
     data_name, weights_name = source_name(first["data_source"]), source_name(first["weights_source"])
     offline = data_name == JPEG_COPY_NOTE or weights_name == APPROX_WEIGHTS_NOTE
@@ -152,13 +151,24 @@ def verdict_text(c: Comparison) -> str:
 
 def compare(label: str, records: list[Record], baseline: list[Record], split: str = "test",
             metric: str = "accuracy") -> str:
-    """One sentence: how ``records`` compare with the baseline (``comparison``)."""
+    """One sentence: how ``records`` compare with the baseline (``comparison``). When the
+    comparison is paired, both means are over the seeds the two have in common, so the
+    difference quoted is the difference of the numbers quoted."""
     c = comparison(records, baseline, split, metric)
-    value, _ = spread(records, split, metric)
-    base, _ = spread(baseline, split, metric)
+    ours, base = by_seed(records, split, metric), by_seed(baseline, split, metric)
     name = f"{split} {METRIC_NAMES[metric]}"
-    return (f"{label}: {name} {pct(value)} vs the baseline's {pct(base)}; difference "
-            f"{interval(c)} ({_seed_count(c)}): {verdict_text(c)}.")
+    if isinstance(c.n, tuple):  # unpaired: all runs on both sides
+        value, base_value = np.mean(list(ours.values())), np.mean(list(base.values()))
+        against = f"the baseline's {pct(base_value)} ({len(base)} seeds)"
+    else:
+        common = sorted(set(ours) & set(base))
+        value = np.mean([ours[s] for s in common])
+        base_value = np.mean([base[s] for s in common])
+        seeds = ", ".join(map(str, common))
+        against = (f"the baseline's {pct(base_value)} on the same seed{'s' if len(common) > 1 else ''}"
+                   f" ({seeds})")
+    return (f"{label}: {name} {pct(value)} vs {against}; difference {interval(c)} "
+            f"({_seed_count(c)}): {verdict_text(c)}.")
 
 
 def comparisons(label: str, records: list[Record], baseline: list[Record]) -> Markdown:
@@ -223,11 +233,16 @@ def sweep(points: dict, baseline: list[Record], x_name: str) -> pd.DataFrame:
                 row[f"{split}_{metric}"], row[f"{split}_{metric}_std"] = mean, std
                 _, low, high = mean_interval(r.metric(split, metric) for r in records)
                 row[f"{split}_{metric}_ci"] = (high - low) / 2  # NaN with a single run
-        c = comparison(records, baseline)
-        row["test accuracy change (points)"] = round(100 * c.difference, 1)
-        row["change_low"], row["change_high"] = c.low, c.high
-        row["test accuracy change, 95% CI"] = interval(c)
-        row["verdict"] = c.verdict
+        if {r.key for r in records} == {r.key for r in baseline}:  # the reference point itself
+            row["test accuracy change (points)"] = 0.0
+            row["change_low"] = row["change_high"] = np.nan
+            row["test accuracy change, 95% CI"], row["verdict"] = "(baseline)", ""
+        else:
+            c = comparison(records, baseline)
+            row["test accuracy change (points)"] = round(100 * c.difference, 1)
+            row["change_low"], row["change_high"] = c.low, c.high
+            row["test accuracy change, 95% CI"] = interval(c)
+            row["verdict"] = c.verdict
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -264,7 +279,8 @@ def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
             mean, std = frame[f"{split}_{metric}"], frame[f"{split}_{metric}_std"]
             shown[f"{split} {name}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                         for m, s in zip(mean, std)]
-    shown["test accuracy change, 95% CI"] = frame["test accuracy change, 95% CI"]
+    # paired with the baseline's runs of the same seeds (Welch when the sizes differ)
+    shown["change vs baseline, 95% CI"] = frame["test accuracy change, 95% CI"]
     shown["verdict"] = frame["verdict"]
     return shown.set_index(x_name)
 
@@ -605,3 +621,41 @@ def recorded(profile: str | None = None, recipe: str | None = None) -> list[Reco
     wanted = get_recipe(recipe).name
     profile = get_profile(profile).name
     return [r for r in results.iter_records(profile) if results.record_recipe(r) == wanted]
+
+
+# --- "In short": the values each chapter's closing summary pastes with glue ----------------
+
+def verdict_phrase(c: Comparison) -> str:
+    """A comparison's verdict as a phrase for a sentence."""
+    return {"gain": "a real gain", "loss": "a real loss",
+            "no detectable difference": "no detectable difference",
+            "not enough seeds": "a single seed so far, so no verdict yet"}[c.verdict]
+
+
+def change_summary(prefix: str, records: list[Record], baseline: list[Record]) -> dict[str, str]:
+    """``{prefix}_change`` (difference in test accuracy with its 95% CI) and
+    ``{prefix}_verdict`` of ``records`` against the baseline (``comparison``)."""
+    c = comparison(records, baseline)
+    return {f"{prefix}_change": interval(c), f"{prefix}_verdict": verdict_phrase(c)}
+
+
+def baseline_summary(runs: list[Record]) -> dict[str, str]:
+    """The baseline's test accuracy over seeds (mean, 95% CI of the mean), and its hardest
+    class by mean test F1."""
+    mean, low, high = mean_interval(r.metric("test", "accuracy") for r in runs)
+    f1 = {c: np.mean([r.metrics["test"]["per_class"][c]["f1"] for r in runs])
+          for c in CLASS_NAMES}
+    hardest = sorted(f1, key=f1.get)[:2]
+    return {"baseline_seeds": str(len(runs)), "baseline_mean": pct(mean),
+            "baseline_ci": "not available" if np.isnan(low) else f"{pct(low)} to {pct(high)}",
+            "baseline_hardest": " and ".join(hardest)}
+
+
+def sweep_summary(prefix: str, points: dict, baseline: list[Record], label) -> dict[str, str]:
+    """``{prefix}_changes``: for each point of a sweep (``{x: runs}``), ``label(x)``, its
+    change in test accuracy with the 95% CI and the verdict, separated by semicolons."""
+    parts = []
+    for x, records in points.items():
+        c = comparison(records, baseline)
+        parts.append(f"{label(x)}: {interval(c)} ({verdict_phrase(c)})")
+    return {f"{prefix}_changes": "; ".join(parts)}
