@@ -40,6 +40,9 @@ class Recipe:
     description: str = ""
 
 
+# Every field of a recipe, its description included, is hashed into the keys of the records
+# made with it (``Experiment.key``): editing any of them orphans those records. Add a new
+# recipe instead (tests/test_registry.py checks the committed keys).
 RECIPES = {
     LEGACY: Recipe(LEGACY, description="Keras defaults: backbone batch-norm momentum 0.999"),
     "v2-bn0.99": Recipe("v2-bn0.99", bn_momentum=0.99,

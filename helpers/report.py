@@ -69,7 +69,7 @@ def provenance_note(records: list[Record]) -> Markdown:
         f"**Provenance.** Profile `{first['profile']}`; seeds {', '.join(map(str, seeds)) or '-'}; "
         f"recorded {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ".",
         f"Data: {data_name}. Weights: {weights_name}. Recipe: "
-        + "; ".join(f"`{r}` ({get_recipe(r).description})" for r in recipes) + ".",
+        + "; ".join(f"`{r}`, {get_recipe(r).description}" for r in recipes) + ".",
         f"Hardware: {'; '.join(machines)}. TensorFlow {packages.get('tensorflow')}, "
         f"Keras {packages.get('keras')}, helpers {packages.get('helpers')}.",
     ]
@@ -77,7 +77,7 @@ def provenance_note(records: list[Record]) -> Markdown:
         one = len(resumed) == 1
         lines.append(f"{len(resumed)} of these runs {'was' if one else 'were'} interrupted and "
                      f"resumed from {'its' if one else 'their'} last finished epoch.")
-    if LEGACY in recipes:
+    if recipes == [LEGACY]:  # a page of legacy runs (not a page that compares recipes)
         lines.append(f"*Runs of the legacy recipe `{LEGACY}`: its early learning-rate cuts "
                      "(see *Experimental setup*) make single runs unreliable. They are being "
                      "re-run with the book's recipe and several seeds; this page will show those "

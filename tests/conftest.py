@@ -7,12 +7,15 @@ os.environ.setdefault("DCAI_OFFLINE", "1")
 os.environ["DCAI_PROFILE"] = "smoke"
 
 
-@pytest.fixture(autouse=True)
-def _unit_tests_may_use_any_profile(monkeypatch):
+@pytest.fixture(autouse=True, scope="module")
+def _unit_tests_may_use_any_profile():
     """`make test` sets DCAI_ONLY_PROFILE=smoke for the notebook tests (nbval kernels inherit
     it); unit tests in this folder check all profiles, so they run without the guard unless a
-    test sets it itself."""
-    monkeypatch.delenv("DCAI_ONLY_PROFILE", raising=False)
+    test sets it itself. Module scope, so that module-scoped fixtures (e.g. the full split in
+    test_data.py) run without it too; restored after each module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DCAI_ONLY_PROFILE", raising=False)
+        yield
 
 
 @pytest.fixture

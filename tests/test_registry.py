@@ -208,6 +208,9 @@ def test_legacy_records_keep_their_keys():
         pytest.skip("the committed legacy records were made with the offline copies in ../shared")
     exp = Experiment("baseline", profile="full", seed=0, recipe=LEGACY)
     assert exp.key() == "f4140cc4f0fc"
+    # and the recipe study's runs of the book's recipe keep theirs (a recipe's fields are hashed)
+    assert Experiment("baseline", profile="full", seed=0, recipe="v2-bn0.99").key() == "d8af4c8a06f2"
+    assert Experiment("baseline", profile="full", seed=0, recipe="v2-frozen-bn").key() == "72c477ca947b"
     assert results.load(exp.record_dir()) is not None or not exp.record_dir().parent.exists()
 
 
