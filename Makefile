@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The checks of the built book that `make book` enforces (tools/check_book.py --list shows all:
 # pages search paths nbval parameters captions alt); add each one once the book passes it.
-BOOK_CHECKS ?= pages,search
+BOOK_CHECKS ?= pages,search,paths,nbval,parameters,captions,alt
 # `make browser-check` adds what needs a browser (tools/browser_check.py --list)
 BROWSER_CHECKS ?= render,search-visible,tables,$(BOOK_CHECKS)
 

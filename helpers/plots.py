@@ -129,7 +129,8 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
     with its 95% confidence interval over seeds as error bars; hollow markers have one seed
     and no interval yet."""
     frame = frame[frame["experiment"] != baseline_label].reset_index(drop=True)
-    labels = [f"{e.replace('_', ' ')}: {s}" for e, s in zip(frame["experiment"], frame["setting"])]
+    labels = [f"{e.replace('_', ' ')}: {s.replace('50% of pool, ', '')}"  # 50%: the default
+              for e, s in zip(frame["experiment"], frame["setting"])]
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 0.38 * len(frame) + 1.4), layout="constrained")
     y = np.arange(len(frame))
     change = 100 * frame["change"]
@@ -145,13 +146,14 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
     ax.set_ylim(len(frame) - 0.5, -0.5)
     ax.set(xlabel="test accuracy minus the baseline's (points)",
            title="Every recorded experiment against the baseline")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09 - 1.2 / (len(frame) + 3)),
+              ncol=2, fontsize=8, frameon=False)  # under the axis, never over a point
     if "article" in frame:  # the article's claim for the same experiment, on the right
         claims = ax.twinx()
         claims.grid(False)
         claims.set_ylim(ax.get_ylim())
         claims.set_yticks(y, [f"article: {a}" if a else "" for a in frame["article"]],
-                          fontsize=8)
+                          fontsize=7)
     return fig
 
 

@@ -337,9 +337,8 @@ def overview(records: list[Record]) -> pd.DataFrame:
 
 
 def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
-    shown = frame[["experiment", "setting", "seeds"]].copy()
+    shown = frame[["experiment", "setting", "seeds"]].copy()  # sizes: in the setting's share
     shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]
-    shown["training images"] = [f"{n:,}" for n in frame["training images"]]
     for label in METRIC_NAMES.values():
         shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]

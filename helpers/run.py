@@ -31,7 +31,8 @@ from helpers.profiles import get_profile
 from helpers.sources import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-EXTRA_PAGES = [REPO_ROOT / "book" / "results_overview.ipynb"]
+EXTRA_PAGES = [REPO_ROOT / "book" / f"{name}.ipynb" for name in (
+    "experimental_setup", "results_overview", "intro", "closing_thoughts")]
 INJECTED_TAG = "injected-parameters"
 
 

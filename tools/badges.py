@@ -84,9 +84,15 @@ def setup_source(notebook: Path) -> str:
     ])
 
 
+# Pages for reading, not for running in Colab: no badge, no setup cell.
+READING_PAGES = ("intro.ipynb", "closing_thoughts.ipynb")
+
+
 def notebooks() -> list[Path]:
-    """The chapter notebooks and the book's notebook pages."""
-    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "book").glob("*.ipynb"))
+    """The chapter notebooks and the book's notebook pages (not the landing and closing
+    pages, which only summarise the records)."""
+    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+        p for p in (ROOT / "book").glob("*.ipynb") if p.name not in READING_PAGES)
 
 
 # --- the notebook as JSON -------------------------------------------------------------------------

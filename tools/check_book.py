@@ -47,7 +47,7 @@ CHECKS = {
 MACHINE_PATH = re.compile(
     r"(?<![\w.~-])(?:/(?:work|home|root|tmp|private|Users|opt/conda|content/drive)/[\w.~-]"
     r"|[A-Za-z]:\\(?:Users|work)\\)"
-    r"|site-packages|dist-packages|\.venv/")
+    r"|site-packages|dist-packages|(?<=/)\.venv/")  # inside a path; `.venv/bin/python` commands are fine
 # file-name-like alt text: a path or name ending in an image extension, or a long hex hash
 FILENAME_ALT = re.compile(r"(?:^|/)[\w.-]+\.(?:png|jpe?g|svg|gif|webp)$|[0-9a-f]{16,}", re.I)
 
