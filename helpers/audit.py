@@ -155,10 +155,33 @@ def audit(profile: str | None = None, seed: int = 0) -> results.Record:
 
 
 def flagged_table(record: results.Record) -> pd.DataFrame:
+    """The audit's ``flagged_test_labels.csv`` with class names added (one row per flag)."""
     frame = pd.read_csv(record.path / FLAGGED_CSV)
     frame["given"] = [CLASS_NAMES[i] for i in frame["given_label"]]
     frame["suggested"] = [CLASS_NAMES[i] for i in frame["suggested_label"]]
     return frame
+
+
+def flagged_view(flagged: pd.DataFrame, rows: int = 10) -> pd.DataFrame:
+    """The first ``rows`` flags for reading: indexed by the original test index, class names,
+    label quality in scientific notation (the lowest are near zero)."""
+    shown = flagged.head(rows).set_index("test_index")
+    shown["label quality"] = [f"{q:.1e}" for q in shown["label_quality"]]  # tiny values
+    return shown[["given", "suggested", "label quality"]]
+
+
+def counts_table(record: results.Record) -> pd.DataFrame:
+    """The audit's counts next to the published list, with thousands separators."""
+    a = record["analysis"]
+    counts = {
+        "test images scored": a["test_images"],
+        "flagged by cleanlab": a["flagged"],
+        "published candidates in this test set": a["published_candidates_in_test_set"],
+        "flagged and among the candidates": a["flagged_in_candidates"],
+        "published validated errors in this test set": a["published_validated_in_test_set"],
+        "flagged and among the validated errors": a["flagged_in_validated"],
+    }
+    return pd.DataFrame({"count": [f"{v:,}" for v in counts.values()]}, index=list(counts))
 
 
 def gallery(record: results.Record, published: pd.DataFrame, per_group: int = 6):
