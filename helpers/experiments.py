@@ -155,7 +155,7 @@ class Experiment:
             payload["weights"] = Path(sources.weights_setting()).name
         else:
             payload["recipe"] = dataclasses.asdict(get_recipe(self.recipe))
-            payload["weights"] = _weights_fingerprint()
+            payload["weights"] = sources.weights_fingerprint()
         return results.config_key(payload)
 
     def summary(self) -> str:
@@ -179,19 +179,6 @@ class Experiment:
 
     def record_dir(self) -> Path:
         return results.record_dir(self.profile, self.name, self.key())
-
-
-def _weights_fingerprint() -> str:
-    """The weights in use by content (see ``sources.weights_fingerprint``)."""
-    fingerprint = getattr(sources, "weights_fingerprint", None)
-    if fingerprint is not None:
-        return fingerprint()
-    import hashlib
-
-    setting = sources.weights_setting()
-    if setting == "imagenet":
-        return "imagenet"
-    return "sha256:" + hashlib.sha256(Path(setting).read_bytes()).hexdigest()[:16]
 
 
 @dataclasses.dataclass
@@ -288,13 +275,8 @@ def run_experiment(exp: Experiment, verbose: int = 0) -> results.Record:
         other = recorded_from_other_sources(exp)
         if other is not None:
             return other
-    ensure_writable = getattr(results, "ensure_writable", None)
-    if ensure_writable is not None:
-        ensure_writable(exp.profile)
-    lock = getattr(results, "run_lock", None)
-    if lock is None:
-        return _train_and_record(exp, path, verbose)
-    with lock(path):
+    results.ensure_writable(exp.profile)
+    with results.run_lock(path):
         cached = results.load(path)  # another process may have finished it while we waited
         return cached if cached is not None else _train_and_record(exp, path, verbose)
 
