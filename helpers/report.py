@@ -347,7 +347,7 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
         for d, lo, hi in zip(frame["change"], frame["change low"], frame["change high"])]
     shown["verdict"] = frame["verdict"]
     shown["article"] = frame["article"]
-    return shown
+    return shown.set_index("experiment")
 
 
 def article_comparison(records: list[Record]) -> Markdown:
