@@ -220,12 +220,16 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", help="smoke, quick or full (default: $DCAI_PROFILE or full)")
     parser.add_argument("--list", action="store_true", help="print the schedule, train nothing")
     args = parser.parse_args(argv)
-    profile = get_profile(args.profile).name
+    try:
+        profile = get_profile(args.profile).name
+    except ValueError as error:
+        parser.error(str(error))
     steps = schedule(profile)
     missing, hours = remaining(profile)
     estimate = f"about {hours:.1f} hours at the recorded runs' mean" if hours is not None else \
         "no recorded run of this recipe to estimate the time from yet"
-    print(f"{len(missing)} runs to train in {profile} ({estimate}).", flush=True)
+    print(f"{len(missing)} training runs of {profile} not recorded yet ({estimate}); the "
+          f"{len(steps)} steps below include analyses that train runs of their own.", flush=True)
     for n, step in enumerate(steps, 1):
         print(f"[{n}/{len(steps)}] {describe(step)}", flush=True)
         if not args.list:

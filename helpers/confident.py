@@ -199,7 +199,10 @@ def summary_table(cleanups: list[Cleanup]) -> pd.DataFrame:
             "labels right: noisy set": pct(labels["noisy"]),
             "labels right: pruned set": f"{pct(labels['pruned'])} of {labels['pruned_size']:,}",
             "labels right: relabelled set": pct(labels["relabelled"]),
-            "test acc: clean baseline (mean)": pct(a["clean_test_accuracy_mean"]),
+            "test acc: clean baseline (mean of its seeds)": pct(a["clean_test_accuracy_mean"]),
+            "test acc: clean baseline, the noisy run's seed": pct(
+                next(r.metric("test", "accuracy") for r in c.clean
+                     if r["seed"] == c.noisy["seed"])),
             "test acc: noisy": pct(a["test"]["noisy"]["accuracy"]),
             "test acc: pruned": pct(a["test"]["pruned"]["accuracy"]),
             "test acc: relabelled": pct(a["test"]["relabelled"]["accuracy"]),

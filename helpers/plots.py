@@ -147,13 +147,13 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
     ax.set(xlabel="test accuracy minus the baseline's (points)",
            title="Every recorded experiment against the baseline")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09 - 1.2 / (len(frame) + 3)),
-              ncol=2, fontsize=8, frameon=False)  # under the axis, never over a point
+              ncol=2, fontsize=9, frameon=False)  # under the axis, never over a point
     if "article" in frame:  # the article's claim for the same experiment, on the right
         claims = ax.twinx()
         claims.grid(False)
         claims.set_ylim(ax.get_ylim())
         claims.set_yticks(y, [f"article: {a}" if a else "" for a in frame["article"]],
-                          fontsize=7)
+                          fontsize=9)
     return fig
 
 

@@ -492,7 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         from helpers.profiles import get_profile
 
-        get_profile(args.profile)  # a clear error for unknown names
+        try:
+            get_profile(args.profile)
+        except ValueError as error:  # one line naming the valid profiles, not a traceback
+            parser.error(str(error))
     try:
         entries = list(scan(args.profile))
     except RegistryError as error:

@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path,
                         help="write executed notebooks here instead of back in place")
     args = parser.parse_args(argv)
-    profile = get_profile(args.profile).name
+    try:
+        profile = get_profile(args.profile).name
+    except ValueError as error:
+        parser.error(str(error))
     os.environ["DCAI_PROFILE"] = profile  # the kernels inherit it, as do notebooks' defaults
     notebooks = resolve(args.notebooks) if args.notebooks else all_notebooks()
     for n, path in enumerate(notebooks, 1):

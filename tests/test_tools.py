@@ -329,7 +329,7 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
                           capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**os.environ, "DCAI_RESULTS_DIR": str(results_dir)})
     header, *lines = done.stdout.splitlines()
-    assert header.startswith("56 runs to train in smoke (no recorded run")  # 44 steps, and the
+    assert header.startswith("56 training runs of smoke not recorded yet (no recorded run")  # 44 steps, and the
     # confident-learning steps train folds and repairs of their own
     steps = [line.split("] ", 1)[1] for line in lines]
     # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of the
