@@ -118,8 +118,7 @@ def remaining(profile: str | None = None) -> tuple[list[str], float | None]:
                if not done]
     missing = list(dict.fromkeys(missing))
     current = recipes.get_recipe().name
-    seconds = [r.history.get("seconds", 0) + r.history.get("validation_seconds", 0)
-               for r in results.iter_records(profile)
+    seconds = [results.wall_seconds(r) for r in results.iter_records(profile)
                if r.get("kind", "experiment") == "experiment" and r.get("recipe") == current]
     hours = len(missing) * float(sum(seconds) / len(seconds)) / 3600 if seconds else None
     return missing, hours
@@ -170,9 +169,9 @@ def _recorded_like(profile: str, name: str, **config) -> bool:
     repairs)."""
     from helpers import results
 
-    config = {"recipe": recipes.get_recipe().name, **config}
-    return any(r["name"] == name and all({"recipe": recipes.LEGACY, **r["config"]}.get(k) == v
-                                         for k, v in config.items())
+    current = recipes.get_recipe().name
+    return any(r["name"] == name and results.record_recipe(r) == current
+               and all(r["config"].get(k) == v for k, v in config.items())
                for r in results.iter_records(profile))
 
 

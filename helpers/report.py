@@ -414,7 +414,7 @@ def training_table(runs: dict) -> pd.DataFrame:
             row.update({
                 "epochs": record["epochs"],
                 "first LR cut": _first_cut(record.history),
-                "training minutes": round(record.history.get("seconds", 0) / 60),
+                "training minutes": round(results.wall_seconds(record) / 60),
                 "test accuracy": pct(record.metric("test", "accuracy")),
                 "test macro-F1": pct(record.metric("test", "macro_f1")),
                 "resumed at epoch": ", ".join(map(str, resumed)) if resumed else "",
@@ -473,7 +473,7 @@ def training_story(record: Record) -> Markdown:
     if not epochs:
         return Markdown("*This run has no recorded learning curves.*")
     best = int(np.argmin(val_loss)) + 1
-    lines = [f"- {epochs} epochs in {history.get('seconds', 0) / 60:.0f} minutes; the lowest "
+    lines = [f"- {epochs} epochs in {results.wall_seconds(record) / 60:.0f} minutes; the lowest "
              f"validation loss came at epoch {best}, and those weights were kept."]
     profile = get_profile(record["profile"])
     if epochs >= profile.max_epochs and epochs - best < profile.early_stopping_patience:
@@ -517,21 +517,25 @@ def _per_seed(values, fmt) -> str:
     return " / ".join(fmt(v) for v in values)
 
 
+def _by_recipe(runs: list[Record]) -> dict[str, list[Record]]:
+    """{recipe: its runs, by seed}, recipes in the order they first appear."""
+    groups: dict[str, list[Record]] = {}
+    for run in sorted(runs, key=lambda r: r["seed"]):
+        groups.setdefault(results.record_recipe(run), []).append(run)
+    return groups
+
+
 def recipe_table(runs: list[Record]) -> pd.DataFrame:
     """One row per recipe of the seed study (``catalog.recipe_study``): per seed its epochs,
     first learning-rate cut and test accuracy; the mean ± std of test accuracy over seeds with
     the 95% confidence interval of the mean; minutes per run (training steps + validation,
     on a machine that may have been shared with other work); trainable parameters."""
-    groups: dict[str, list[Record]] = {}
-    for run in sorted(runs, key=lambda r: r["seed"]):
-        groups.setdefault(results.record_recipe(run), []).append(run)
     rows = {}
-    for name, members in groups.items():
+    for name, members in _by_recipe(runs).items():
         accuracy = [r.metric("test", "accuracy") for r in members]
         mean, std = seed_spread(accuracy)
         _, low, high = mean_interval(accuracy)
-        minutes = [(r.history.get("seconds", 0) + r.history.get("validation_seconds", 0)) / 60
-                   for r in members]
+        minutes = [results.wall_seconds(r) / 60 for r in members]
         rows[name] = {
             "seeds": _per_seed([r["seed"] for r in members], str),
             "epochs": _per_seed([r["epochs"] for r in members], str),
@@ -568,24 +572,23 @@ def recipe_findings(study: list[Record], early: int = 10) -> dict[str, str]:
     ``_reset_change`` and ``candidates_difference``."""
     from helpers.recipe import CURRENT
 
-    groups: dict[str, list[Record]] = {}
-    for run in study:
-        groups.setdefault(results.record_recipe(run), []).append(run)
+    groups = _by_recipe(study)
     out = {"chosen": CURRENT, "early_epoch": str(early)}
     for name, members in groups.items():
         short = _RECIPE_SHORT.get(name, name)
         accuracy = [r.metric("test", "accuracy") for r in members]
         mean, std = seed_spread(accuracy)
-        minutes = np.mean([(r.history.get("seconds", 0) + r.history.get("validation_seconds", 0))
-                           / 60 for r in members])
+        minutes = np.mean([results.wall_seconds(r) / 60 for r in members])
         cuts = [first_lr_cut(r.history) for r in members]
         out |= {f"{short}_mean": pct(mean), f"{short}_std": f"{100 * std:.2f}",
                 f"{short}_seeds": str(len(members)), f"{short}_minutes": f"{minutes:.0f}",
                 f"{short}_epochs": str(max(r["epochs"] for r in members)),
                 f"{short}_early_cuts": str(sum(c is not None and c < early for c in cuts))}
+    first_seed = min(r["seed"] for r in study)
+    seed0 = {name: members[0] for name, members in _by_recipe(
+        [r for r in study if r["seed"] == first_seed]).items()}
     for probe, base in (("probe-bn0.99-reset", "v2-bn0.99"),
                         ("probe-frozen-bn-reset", "v2-frozen-bn")):
-        seed0 = {results.record_recipe(r): r for r in study if r["seed"] == min(x["seed"] for x in study)}
         if probe in seed0 and base in seed0:
             change = (seed0[probe].metric("test", "accuracy")
                       - seed0[base].metric("test", "accuracy"))

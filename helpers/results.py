@@ -453,6 +453,13 @@ def record_recipe(record: Record) -> str:
             or "v1-bn0.999")
 
 
+def wall_seconds(record: Record) -> float:
+    """Seconds a training run spent in training steps and validation (0 for an analysis).
+    Records of the legacy recipe hold the two together in ``seconds``."""
+    history = record.get("history") or {}
+    return float(history.get("seconds", 0) + history.get("validation_seconds", 0))
+
+
 def list_order(record: Record) -> tuple:
     """The sort key of ``list``: profile (smoke, quick, full), then experiment name in the
     chapters' order (CHAPTER_ORDER, then the others alphabetically), config summary, seed."""

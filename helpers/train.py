@@ -139,7 +139,29 @@ def _load_checkpoint(path: Path) -> tuple[dict, list, list, list]:
     return state, weights, optimizer, best
 
 
-class TrainingJournal(keras.callbacks.Callback):
+class _Timer(keras.callbacks.Callback):
+    """Seconds spent in training steps and in validation, per epoch and in total."""
+
+    def on_train_begin(self, logs=None):
+        self.train = self.validation = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._validating = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._validating += time.perf_counter() - self._test_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_validation = self._validating
+        self.epoch_train = time.perf_counter() - self._start - self._validating
+        self.train += self.epoch_train
+        self.validation += self.epoch_validation
+
+
+class TrainingJournal(_Timer):
     """Makes an interrupted run resume exactly where it stopped.
 
     After every epoch it writes one checkpoint (``backup_dir/checkpoint.npz``, atomically):
@@ -164,6 +186,7 @@ class TrainingJournal(keras.callbacks.Callback):
         self.restored_best = restored_best
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         # runs after EarlyStopping's and ReduceLROnPlateau's on_train_begin, which reset them
         es, lr = self.state["early_stopping"], self.state["lr_plateau"]
         if es is not None:
@@ -177,25 +200,12 @@ class TrainingJournal(keras.callbacks.Callback):
             "first_epoch": self.state["epochs_done"] + 1, "hardware": hardware(),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
-        self._validation = 0.0
-
-    def on_test_begin(self, logs=None):
-        self._test_start = time.perf_counter()
-
-    def on_test_end(self, logs=None):
-        self._validation += time.perf_counter() - self._test_start
-
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.perf_counter() - self._epoch_start
-        self.state["seconds"] += elapsed - self._validation
-        self.state["validation_seconds"] += self._validation
-        history = self.state["history"]
-        for key, value in (logs or {}).items():
-            history.setdefault(key, []).append(float(value))
-        history.setdefault("learning_rate_used", []).append(float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        super().on_epoch_end(epoch, logs)  # this epoch's seconds; the state adds up sittings
+        self.state["seconds"] += self.epoch_train
+        self.state["validation_seconds"] += self.epoch_validation
+        for key, value in (logs or {}).items():  # Keras logs the epoch's learning rate too
+            self.state["history"].setdefault(key, []).append(float(value))
         self.state["epochs_done"] = epoch + 1
         self.save()
 
@@ -291,17 +301,17 @@ def fit(model_factory, train_images: np.ndarray, train_labels: np.ndarray,
     if backup_dir is not None:
         journal = TrainingJournal(backup_dir, steps[0], steps[1], restored=state,
                                   restored_best=best)
-        steps.insert(2, journal)  # right after the callbacks whose counters it saves
+    timer = journal or _Timer()
+    steps.insert(2, timer)  # right after the callbacks whose counters the journal saves
     first_epoch = state["epochs_done"] if state else 0
     if not (state and state.get("finished")):
         train_ds, steps_per_epoch = training_dataset(train_images, train_labels,
                                                      profile.batch_size, seed, first_epoch,
                                                      profile.max_epochs)
         val_ds = make_dataset(val_images, val_labels, profile.batch_size)
-        timer = _Timer() if journal is None else None
         history = model.fit(train_ds, validation_data=val_ds, epochs=profile.max_epochs,
-                            initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch, shuffle=False,
-                            callbacks=steps + ([timer] if timer else []), verbose=verbose)
+                            initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                            shuffle=False, callbacks=steps, verbose=verbose)
         if journal is not None:
             journal.save(finished=True)  # best weights restored: predictions need not retrain
     if journal is not None:  # the whole run, also the epochs trained before an interruption
@@ -311,26 +321,6 @@ def fit(model_factory, train_images: np.ndarray, train_labels: np.ndarray,
     record = {k: [float(v) for v in values] for k, values in history.history.items()}
     record["seconds"], record["validation_seconds"] = timer.train, timer.validation
     return model, record
-
-
-class _Timer(keras.callbacks.Callback):
-    """Seconds in training steps and in validation, for runs without a journal."""
-
-    def on_train_begin(self, logs=None):
-        self.train = self.validation = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._val = time.perf_counter(), 0.0
-
-    def on_test_begin(self, logs=None):
-        self._test_start = time.perf_counter()
-
-    def on_test_end(self, logs=None):
-        self._val += time.perf_counter() - self._test_start
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.validation += self._val
-        self.train += time.perf_counter() - self._start - self._val
 
 
 def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
