@@ -14,13 +14,14 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 import helpers
-from helpers import NUM_CLASSES, class_id, data, noise, results, sources
-from helpers.profiles import Profile, get_profile
+from helpers import NUM_CLASSES, augment as augmentations, class_id, data, noise, results, sources
+from helpers.profiles import SHIFT_SCORING_IMAGES, Profile, get_profile
 from helpers.recipe import LEGACY, get_recipe
 
 
@@ -50,6 +51,26 @@ def _flag(field: str, value) -> bool:
     raise TypeError(f"{field} must be True or False, got {value!r}")
 
 
+def _augmentation(value) -> bool | str:
+    """``augment``: False (none), True or "article" (the article's set, inside the model), or
+    the name of a pipeline augmentation (``helpers.augment.PIPELINE_AUGMENTATIONS``)."""
+    if isinstance(value, str):
+        if value in ("", "none"):
+            return False
+        if value == "article":
+            return True
+        if value in augmentations.PIPELINE_AUGMENTATIONS:
+            return value
+        raise ValueError(f"augment={value!r} is not an augmentation: use False, True (the "
+                         f"article's set) or one of {', '.join(augmentations.PIPELINE_AUGMENTATIONS)}")
+    return _flag("augment", value)
+
+
+# Fields added after records existed: left out of the key while they hold their default, so
+# the records made before them keep their keys.
+LATER_FIELDS = {"noise_kind": "symmetric", "sample_weights": ()}
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """One training run of the frozen model; only the data recipe changes between chapters.
@@ -67,14 +88,16 @@ class Experiment:
     seed: int = 0  # in [0, 2**32): head initialisation and data order
     fraction: float = 0.5  # of the pool; 0.5 is the article's 20K baseline
     extra: tuple[tuple[str, int], ...] = ()  # e.g. (("cat", 1000), ("dog", 1000))
-    noise_rate: float = 0.0  # symmetric noise injected into the training labels
-    augment: bool = False
+    noise_rate: float = 0.0  # label noise injected into the training labels (fraction)
+    augment: bool | str = False  # True: the article's set; "crop_flip", "weather": pipeline
     input_size: int = 32  # pixels; images are resized inside the model when not 32
     drop_ids: tuple[str, ...] = ()  # training examples removed (label-error pruning)
     relabel: tuple[tuple[str, int], ...] = ()  # training examples given a new label
     cv_folds: int = 0  # > 0: train on all folds but ``cv_fold`` and predict the held-out one
     cv_fold: int = 0
     recipe: str | None = None  # None: $DCAI_RECIPE or helpers.recipe.CURRENT
+    noise_kind: str = "symmetric"  # or "pairs": class-conditional (helpers.noise)
+    sample_weights: tuple[tuple[str, float], ...] = ()  # training id -> loss weight in [0, 1]
 
     def __post_init__(self):
         set_ = lambda field, value: object.__setattr__(self, field, value)  # noqa: E731
@@ -85,7 +108,8 @@ class Experiment:
         set_("recipe", get_recipe(self.recipe).name)
         set_("seed", _integer("seed", self.seed, 0, 2**32))
         set_("input_size", _integer("input_size", self.input_size, 32))
-        set_("augment", _flag("augment", self.augment))
+        set_("augment", _augmentation(self.augment))
+        set_("noise_kind", noise.check_kind(self.noise_kind))
         set_("fraction", _number("fraction", self.fraction))
         set_("noise_rate", _number("noise_rate", self.noise_rate))
         set_("cv_folds", _integer("cv_folds", self.cv_folds, 0))
@@ -115,6 +139,15 @@ class Experiment:
                 raise TypeError(f"relabel must be (training id, class id) pairs, got {item!r}")
             relabel[str(item[0])] = _integer("relabel target", item[1], 0, NUM_CLASSES)
         set_("relabel", tuple(sorted(relabel.items())))
+        weights = {}
+        for item in self.sample_weights:
+            if isinstance(item, str) or len(item) != 2:
+                raise TypeError(f"sample_weights must be (training id, weight) pairs, got {item!r}")
+            weight = _number("sample weight", item[1])
+            if not 0 <= weight <= 1:
+                raise ValueError(f"sample weights must be in [0, 1], got {weight} for {item[0]!r}")
+            weights[str(item[0])] = round(weight, 6)
+        set_("sample_weights", tuple(sorted(weights.items())))
         if self.cv_folds and not (2 <= self.cv_folds and self.cv_fold < self.cv_folds):
             raise ValueError(
                 f"cv_fold must be in 0..cv_folds-1 and cv_folds >= 2, got fold {self.cv_fold} "
@@ -148,7 +181,8 @@ class Experiment:
 
         Records of the legacy recipe (made before recipes had names) keep their old keys: no
         recipe in the hash, weights by file name; so they stay readable."""
-        payload = {k: v for k, v in self.config().items() if k not in ("name", "recipe")}
+        payload = {k: v for k, v in self.config().items() if k not in ("name", "recipe")
+                   and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
         payload["profile_settings"] = dataclasses.asdict(self.resolved_profile)
         payload["data"] = "jpeg-copy" if sources.data_source().startswith(sources.JPEG_COPY_NOTE) else "tfds"
         if self.recipe == LEGACY:
@@ -164,15 +198,20 @@ class Experiment:
             parts.append(f"recipe {self.recipe}")
         parts += [f"+{n} {c}" for c, n in self.extra]
         if self.noise_rate:
-            parts.append(f"noise {self.noise_rate:.0%}")
-        if self.augment:
+            kind = " class-conditional (per pair)" if self.noise_kind == "pairs" else ""
+            parts.append(f"noise {self.noise_rate:.0%}{kind}")
+        if self.augment is True:
             parts.append("augmented")
+        elif self.augment:
+            parts.append(f"augmented: {self.augment.replace('_', '+')}")
         if self.input_size != 32:
             parts.append(f"{self.input_size}px")
         if self.drop_ids:
             parts.append(f"dropped {len(self.drop_ids)}")
         if self.relabel:
             parts.append(f"relabelled {len(self.relabel)}")
+        if self.sample_weights:
+            parts.append(f"reweighted {len(self.sample_weights)}")
         if self.cv_folds:
             parts.append(f"fold {self.cv_fold + 1}/{self.cv_folds}")
         return ", ".join(parts)
@@ -190,15 +229,18 @@ class TrainingData:
     true_labels: np.ndarray  # the dataset's labels before injected noise
     noise_mask: np.ndarray  # True where noise was injected
     ids: np.ndarray
+    sample_weights: np.ndarray | None = None  # (n,) loss weights, None: all 1
 
 
 def training_data(exp: Experiment) -> TrainingData:
-    """Subset + extras, then injected noise, then the repairs (drop, relabel)."""
+    """Subset + extras, then injected noise, then the repairs (drop, relabel, reweight)."""
     split = data.make_split(exp.resolved_profile)
     chosen = data.training_set(split, exp.fraction, exp.extra)
-    given, mask = noise.inject_symmetric_noise(chosen.labels, exp.noise_rate, seed=exp.seed)
+    given, mask = noise.inject_noise(chosen.labels, exp.noise_rate, seed=exp.seed,
+                                     kind=exp.noise_kind)
     position = {i: n for n, i in enumerate(chosen.ids)}
-    unknown = [i for i in list(exp.drop_ids) + [i for i, _ in exp.relabel] if i not in position]
+    unknown = [i for i in list(exp.drop_ids) + [i for i, _ in exp.relabel]
+               + [i for i, _ in exp.sample_weights] if i not in position]
     if unknown:
         raise ValueError(f"{len(unknown)} ids to drop/relabel are not in the training set "
                          f"(e.g. {unknown[:3]}): build them from this experiment's training data")
@@ -208,8 +250,14 @@ def training_data(exp: Experiment) -> TrainingData:
     keep[[position[i] for i in exp.drop_ids]] = False
     if not keep.any():
         raise ValueError("every training example was dropped: nothing is left to train on")
+    weights = None
+    if exp.sample_weights:
+        weights = np.ones(len(chosen), dtype=np.float32)
+        for i, weight in exp.sample_weights:
+            weights[position[i]] = weight
+        weights = weights[keep]
     return TrainingData(chosen.images[keep], given[keep], chosen.labels[keep], mask[keep],
-                        chosen.ids[keep])
+                        chosen.ids[keep], weights)
 
 
 def cv_split(labels: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -289,7 +337,8 @@ def recorded_from_other_sources(exp: Experiment) -> results.Record | None:
     import json
 
     def normal(config: dict) -> str:
-        return json.dumps({"recipe": LEGACY, **config}, sort_keys=True, default=list)
+        return json.dumps({"recipe": LEGACY, **LATER_FIELDS, **config}, sort_keys=True,
+                          default=list)
 
     target = normal(exp.config())
     for record in results.iter_records(exp.profile):
@@ -298,8 +347,18 @@ def recorded_from_other_sources(exp: Experiment) -> results.Record | None:
     return None
 
 
-def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Record:
-    from helpers import evaluate, model, train
+@dataclasses.dataclass
+class _Fitted:
+    model: object  # keras.Model
+    history: dict
+    assembled: TrainingData
+    fit_index: np.ndarray
+    holdout_index: np.ndarray
+
+
+def _fit(exp: Experiment, backup: Path | None, verbose: int) -> _Fitted:
+    """Assemble the data and train ``exp``'s model with the recipe (resumable from ``backup``)."""
+    from helpers import model, train
 
     profile = exp.resolved_profile
     split = data.make_split(profile)
@@ -309,14 +368,101 @@ def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Reco
     if exp.cv_folds:
         fit_index, holdout_index = cv_split(assembled.given_labels, exp.cv_folds, exp.cv_fold,
                                             exp.seed)
-    backup = results.results_root() / exp.profile / ".partial" / path.name
+    in_model = exp.augment is True  # the article's set: Keras layers inside the model
+    transform = augmentations.pipeline_augmentation(exp.augment) if isinstance(exp.augment, str) \
+        else None
+    weights = assembled.sample_weights[fit_index] if assembled.sample_weights is not None \
+        else None
     trained, history = train.fit(
-        lambda: model.build_model(exp.input_size, augment=exp.augment,
+        lambda: model.build_model(exp.input_size, augment=in_model,
                                   learning_rate=profile.learning_rate, seed=exp.seed,
                                   recipe=exp.recipe),
         assembled.images[fit_index], assembled.given_labels[fit_index],
         split.validation.images, split.validation.labels, profile, exp.seed,
-        backup_dir=backup, verbose=verbose, architecture=(exp.input_size, exp.augment, exp.recipe))
+        backup_dir=backup, verbose=verbose, architecture=(exp.input_size, in_model, exp.recipe),
+        transform=transform, sample_weights=weights)
+    return _Fitted(trained, history, assembled, fit_index, holdout_index)
+
+
+def _keep_weights(exp: Experiment, trained) -> Path:
+    keep = weights_path(exp)
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    temporary = keep.with_name(keep.name.replace(".weights.h5", ".tmp.weights.h5"))
+    trained.save_weights(str(temporary))
+    os.replace(temporary, keep)
+    return keep
+
+
+def trained_model(exp: Experiment):
+    """The trained model of ``exp`` (a keras.Model), for chapters that need the model itself
+    (features, shifted test sets): its final weights from the registry's git-ignored cache
+    (``weights_path``); when they are missing (a fresh clone, another machine), the run is
+    recorded first if needed and then trained again with the same seed and data, and the
+    weights cached. Raises what ``run_experiment`` raises."""
+    from helpers import model
+
+    path = weights_path(exp)
+    if not path.exists():
+        run_experiment(exp)
+        if not path.exists():
+            with results.run_lock(exp.record_dir()):
+                if not path.exists():
+                    backup = results.results_root() / exp.profile / ".partial" / (
+                        exp.record_dir().name + "-weights")
+                    fitted = _fit(exp, backup, verbose=0)
+                    _keep_weights(exp, fitted.model)
+                    shutil.rmtree(backup, ignore_errors=True)
+    built = model.build_model(exp.input_size, augment=exp.augment is True,
+                              learning_rate=exp.resolved_profile.learning_rate, seed=exp.seed,
+                              recipe=exp.recipe)
+    with warnings.catch_warnings():  # the file also holds the optimizer, which is not needed
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        built.load_weights(str(path))
+    return built
+
+
+def shift_metrics(trained, test: data.LabelledImages, profile: str) -> dict:
+    """Accuracy and macro-F1 of ``trained`` on every shifted test set
+    (``helpers.corruptions.score_shifted`` on the profile's fixed stratified subset of
+    ``SHIFT_SCORING_IMAGES[profile]`` test images), with the seconds it took."""
+    from helpers import corruptions, train
+
+    return corruptions.score_shifted(lambda images: train.predict_proba(trained, images),
+                                     test.images, test.labels,
+                                     subset=SHIFT_SCORING_IMAGES[profile])
+
+
+def add_shift_metrics(exp: Experiment) -> results.Record:
+    """The record of ``exp`` with its shifted-set metrics: recorded runs made before records
+    carried them (or their confusion matrices) get them now, from the cached model
+    (``trained_model``), atomically."""
+    record = run_experiment(exp)
+    if has_shift_metrics(record):
+        return record
+    trained = trained_model(exp)
+    split = data.make_split(exp.resolved_profile)
+    with results.run_lock(exp.record_dir()):
+        record = results.load(exp.record_dir())
+        if not has_shift_metrics(record):
+            record = results.update(record, shift=shift_metrics(trained, split.test, exp.profile))
+    return record
+
+
+def has_shift_metrics(record: results.Record) -> bool:
+    """Whether ``record`` holds complete shifted-set metrics (with the confusion matrices)."""
+    cells = (record.get("shift") or {}).get("per_corruption") or {}
+    return bool(cells) and all("confusion_matrix" in cell for by_severity in cells.values()
+                               for cell in by_severity.values())
+
+
+def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Record:
+    from helpers import evaluate, model, train
+
+    split = data.make_split(exp.resolved_profile)
+    backup = results.results_root() / exp.profile / ".partial" / path.name
+    fitted = _fit(exp, backup, verbose)
+    trained, history, assembled = fitted.model, fitted.history, fitted.assembled
+    fit_index, holdout_index = fitted.fit_index, fitted.holdout_index
 
     start = time.perf_counter()
     arrays = {
@@ -334,6 +480,7 @@ def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Reco
         arrays["holdout_index"] = holdout_index
         arrays["holdout_probs"] = _f16(train.predict_proba(trained, assembled.images[holdout_index]))
     scoring_seconds = time.perf_counter() - start
+    shifted = shift_metrics(trained, split.test, exp.profile)
 
     record = {
         "name": exp.name, "key": exp.key(), "profile": exp.profile, "seed": exp.seed,
@@ -341,7 +488,8 @@ def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Reco
         "config": exp.config(), "history": history, "epochs": len(history.get("loss", [])),
         "seconds": {"training": history.get("seconds"),
                     "validation": history.get("validation_seconds"),
-                    "scoring": scoring_seconds},
+                    "scoring": scoring_seconds,
+                    "shift": sum(shifted["seconds"].values())},
         "train": {
             "size": int(len(fit_index)),
             "class_counts": data.class_counts(assembled.given_labels[fit_index]).tolist(),
@@ -351,17 +499,14 @@ def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Reco
             "trainable_params": model.trainable_params(trained),
         },
         "metrics": metrics,
+        "shift": shifted,
         "provenance": {**provenance(exp.seed, exp.profile, _hardware(history)),
                        "recipe": exp.recipe},
     }
     if len(history.get("sittings", [])) > 1:  # interrupted and resumed: say where it restarted
         record["provenance"]["resumed_at_epochs"] = [s["first_epoch"]
                                                      for s in history["sittings"][1:]]
-    keep = weights_path(exp)
-    keep.parent.mkdir(parents=True, exist_ok=True)
-    temporary = keep.with_name(keep.name.replace(".weights.h5", ".tmp.weights.h5"))
-    trained.save_weights(str(temporary))
-    os.replace(temporary, keep)
+    _keep_weights(exp, trained)
     written = results.write(path, record, arrays)
     shutil.rmtree(backup, ignore_errors=True)  # only now: a crash before this resumes scoring
     return written

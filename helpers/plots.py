@@ -186,9 +186,9 @@ def corruption_grid(images, corruptions=None, severities=None, seed: int = 0,
                     title: str | None = None):
     """The same few images under each corruption (rows) and severity (columns), with the clean
     images in the first column. ``images``: uint8 (k, 32, 32, 3), k small (2-4 read well);
-    ``corruptions`` / ``severities`` default to all of ``helpers.shift``; ``seed`` as in
-    ``helpers.shift.corrupt`` (the figure shows exactly what the shifted test sets hold)."""
-    from helpers import shift
+    ``corruptions`` / ``severities`` default to all of ``helpers.corruptions``; ``seed`` as in
+    ``helpers.corruptions.corrupt`` (the figure shows exactly what the shifted test sets hold)."""
+    from helpers import corruptions as shift
 
     corruptions = tuple(shift.CORRUPTIONS if corruptions is None else corruptions)
     severities = tuple(shift.SEVERITIES if severities is None else severities)
@@ -218,4 +218,38 @@ def corruption_grid(images, corruptions=None, severities=None, seed: int = 0,
         ax.set_title(label, fontsize=9)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def severity_curves(table: pd.DataFrame, title: str = "Test accuracy as the shift gets stronger"):
+    """Small multiples, one panel per corruption: accuracy (%) against corruption severity
+    (0 = the clean test set), one line per configuration, with the 95% confidence interval of
+    the mean over seeds as a band (none for a single seed). ``table``: ``shift.severity_table``."""
+    corruptions = list(dict.fromkeys(table["corruption"]))
+    columns = 5
+    rows = -(-len(corruptions) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(BOOK_WIDTH + 1, 2.3 * rows + 0.8),
+                             sharex=True, sharey=True, layout="constrained")
+    axes = np.atleast_1d(axes).ravel()
+    palette = dict(zip(dict.fromkeys(table["configuration"]), sns.color_palette()))
+    for ax, corruption in zip(axes, corruptions):
+        part = table[table["corruption"] == corruption]
+        for label, color in palette.items():
+            line = part[part["configuration"] == label].sort_values("severity")
+            ax.plot(line["severity"], 100 * line["accuracy"], marker="o", ms=3, color=color,
+                    label=label)
+            if line["low"].notna().all():
+                ax.fill_between(line["severity"], 100 * line["low"], 100 * line["high"],
+                                color=color, alpha=0.15)
+        ax.set_title(corruption.replace("_", " "), fontsize=10)
+        ax.set_xticks(range(0, 6))
+    for ax in axes[len(corruptions):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("accuracy (%)")
+    for ax in axes[-columns:]:
+        ax.set_xlabel("severity")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    fig.suptitle(title)
     return fig

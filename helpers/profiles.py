@@ -51,6 +51,12 @@ PROFILES = {
 
 DEFAULT_PROFILE = "full"
 
+# Test images scored on each of the 50 shifted test sets when a run is recorded
+# (``helpers.corruptions.score_shifted``: a fixed stratified subset). Inference only, so not part of
+# the Profile (whose numbers are in every record key). Full: 2,000 images per set keep the
+# scoring under a tenth of a run's wall time (measured in the deployment-shift chapter).
+SHIFT_SCORING_IMAGES = {"smoke": 50, "quick": 1000, "full": 2000}
+
 
 ONLY_PROFILE_VARIABLE = "DCAI_ONLY_PROFILE"
 

@@ -423,26 +423,6 @@ def training_table(runs: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def chapter_status(profile: str = "full") -> pd.DataFrame:
-    """One row per chapter: which profile its committed page was executed with (papermill
-    records the parameters in the notebook) and how many of the records it needs exist in
-    ``profile``."""
-    import nbformat
-
-    from helpers import catalog
-    from helpers.run import NOTEBOOK_DIR
-
-    rows = {}
-    for chapter in catalog.CHAPTERS:
-        notebook = nbformat.read(NOTEBOOK_DIR / f"{chapter}.ipynb", as_version=4)
-        shown = notebook.metadata.get("papermill", {}).get("parameters", {}).get("profile", "")
-        recorded, needed = catalog.chapter_progress(chapter, profile)
-        rows[chapter] = {"page executed with": shown or "not executed",
-                         f"{profile} records needed": needed,
-                         "recorded": recorded, "missing": needed - recorded}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
 def _lr_cuts(history: dict) -> list[int]:
     """0-based indices of the epochs trained at a lower learning rate than the one before."""
     rates = history.get("learning_rate", [])

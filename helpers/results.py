@@ -426,6 +426,10 @@ def _short_metrics(record: Record) -> dict:
         m = record.metrics.get(split)
         if m and "accuracy" in m:
             out[split] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+    shift = record.get("shift")
+    if shift:  # the mean over the 50 shifted test sets (helpers.corruptions)
+        out["corruption"] = {"accuracy": shift["corruption_accuracy"],
+                             "macro_f1": shift["corruption_macro_f1"]}
     return out
 
 
@@ -477,10 +481,13 @@ def list_order(record: Record) -> tuple:
     )
 
 
+SPLIT_LABELS = {"corruption": "shifted test sets (mean of 50)"}
+
+
 def _format_text(line: dict) -> str:
     metrics = "; ".join(
-        f"{split}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}"
-        for split, m in line["metrics"].items())
+        f"{SPLIT_LABELS.get(split, split)}: accuracy {m['accuracy']:.3f}, "
+        f"macro-F1 {m['macro_f1']:.3f}" for split, m in line["metrics"].items())
     prov = line["provenance"]
     return (f"{line['name']:<28} {line['profile']:<6} seed={line['seed']!s:<3} {line['key']}  "
             f"recipe {line['recipe']}  {line['config']}\n    {metrics or '(analysis)'}\n"

@@ -70,23 +70,46 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def batch_seed(seed: int, epoch: int, start: int) -> int:
+    """The seed of the augmentation of the batch that starts at position ``start`` of epoch
+    ``epoch`` (0-based) in a run with ``seed``: a pure function, so resumed runs repeat it."""
+    return int(np.random.SeedSequence([seed, epoch, start]).generate_state(1)[0])
+
+
 def training_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                     first_epoch: int, epochs: int) -> tuple[tf.data.Dataset, int]:
+                     first_epoch: int, epochs: int, transform=None,
+                     sample_weights: np.ndarray | None = None) -> tuple[tf.data.Dataset, int]:
     """Shuffled training batches for epochs ``first_epoch`` .. ``epochs - 1``, each epoch in
     ``epoch_order``; returns the dataset and the steps per epoch (the last batch of an epoch
-    may be smaller; no batch mixes two epochs). Pass the steps to ``fit(steps_per_epoch=)``."""
+    may be smaller; no batch mixes two epochs). Pass the steps to ``fit(steps_per_epoch=)``.
+
+    ``transform(images, seed) -> images`` (optional) augments each uint8 batch with the seed
+    ``batch_seed(seed, epoch, start)``; ``sample_weights`` (optional, ``(n,)`` floats) makes
+    every element ``(images, labels, weights)``, which Keras uses to weight the loss."""
     n = len(labels)
     steps = -(-n // batch_size)
+    if sample_weights is not None:
+        sample_weights = np.asarray(sample_weights, dtype=np.float32)
+        if sample_weights.shape != (n,):
+            raise ValueError(f"sample_weights must have shape ({n},), got {sample_weights.shape}")
 
     def batches():
         for epoch in range(first_epoch, epochs):
             order = epoch_order(n, seed, epoch)
             for start in range(0, n, batch_size):
                 rows = order[start:start + batch_size]
-                yield images[rows], labels[rows]
+                x = images[rows]
+                if transform is not None:
+                    x = transform(x, batch_seed(seed, epoch, start))
+                if sample_weights is None:
+                    yield x, labels[rows]
+                else:
+                    yield x, labels[rows], sample_weights[rows]
 
     signature = (tf.TensorSpec((None, *images.shape[1:]), tf.as_dtype(images.dtype)),
                  tf.TensorSpec((None,), tf.as_dtype(labels.dtype)))
+    if sample_weights is not None:
+        signature += (tf.TensorSpec((None,), tf.float32),)
     ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
     return ds.prefetch(2).with_options(_options()), steps
 
@@ -276,12 +299,15 @@ def _restore(backup_dir: Path | None, model: keras.Model, run: str) -> tuple[dic
 def fit(model_factory, train_images: np.ndarray, train_labels: np.ndarray,
         val_images: np.ndarray, val_labels: np.ndarray, profile: Profile, seed: int,
         backup_dir: Path | None = None, verbose: int = 2,
-        architecture: tuple | None = None) -> tuple[keras.Model, dict]:
+        architecture: tuple | None = None, transform=None,
+        sample_weights: np.ndarray | None = None) -> tuple[keras.Model, dict]:
     """Build the model under the right distribution strategy and train it with the recipe.
 
     ``train_images``: ``(n, 32, 32, 3)`` uint8; ``train_labels``: ``(n,)`` int class ids.
     ``architecture`` (hashable, e.g. ``(input_size, augment, recipe)``) lets runs of the
     same architecture in one process share a compiled model (see ``_fresh_start``).
+    ``transform`` and ``sample_weights``: pipeline augmentation and per-example loss weights
+    (``training_dataset``).
     ``backup_dir``: where the per-epoch checkpoint lives; a run interrupted at any moment
     resumes from its last finished epoch with the same state and data order, and a run
     whose training finished but whose caller crashed later does not train again.
@@ -307,7 +333,8 @@ def fit(model_factory, train_images: np.ndarray, train_labels: np.ndarray,
     if not (state and state.get("finished")):
         train_ds, steps_per_epoch = training_dataset(train_images, train_labels,
                                                      profile.batch_size, seed, first_epoch,
-                                                     profile.max_epochs)
+                                                     profile.max_epochs, transform=transform,
+                                                     sample_weights=sample_weights)
         val_ds = make_dataset(val_images, val_labels, profile.batch_size)
         history = model.fit(train_ds, validation_data=val_ds, epochs=profile.max_epochs,
                             initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,

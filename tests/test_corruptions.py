@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from helpers import shift
+from helpers import corruptions as shift
 
 RANDOM = ("snow", "frost", "fog", "motion_blur", "gaussian_noise")  # draw random numbers
 FIXED = tuple(c for c in shift.CORRUPTIONS if c not in RANDOM)  # same result for every seed
@@ -155,8 +155,8 @@ def test_the_same_bytes_in_fresh_processes(images):
     script = (
         "import hashlib, sys, numpy as np\n"
         "sys.path.insert(0, sys.argv[1])\n"
-        "from tests.test_shift import synthetic\n"
-        "from helpers import shift\n"
+        "from tests.test_corruptions import synthetic\n"
+        "from helpers import corruptions as shift\n"
         "x = synthetic(12)\n"
         "h = hashlib.sha256()\n"
         "for c in shift.CORRUPTIONS:\n"
@@ -286,13 +286,17 @@ def _scoring_data(n=60):
 def test_an_oracle_scores_one_and_a_constant_predictor_a_tenth_everywhere():
     images, labels = _scoring_data()
     expected = labels[shift.stratified_subset(labels, 30)]
-    oracle = shift.score_shifted(lambda x: np.eye(10)[expected], images, labels, subset=30)
+    # one call on all 50 sets, concatenated in order: the oracle repeats the labels per set
+    oracle = shift.score_shifted(lambda x: np.eye(10)[np.tile(expected, len(x) // 30)], images,
+                                 labels, subset=30)
     assert oracle["images_per_set"] == 30
     assert oracle["corruption_accuracy"] == 1.0 and oracle["corruption_macro_f1"] == 1.0
     assert list(oracle["per_corruption"]) == list(shift.CORRUPTIONS)
     for by_severity in oracle["per_corruption"].values():
         assert list(by_severity) == ["1", "2", "3", "4", "5"]
-        assert all(cell == {"accuracy": 1.0, "macro_f1": 1.0} for cell in by_severity.values())
+        assert all(cell["accuracy"] == 1.0 and cell["macro_f1"] == 1.0
+                   for cell in by_severity.values())
+        assert all(np.trace(cell["confusion_matrix"]) == 30 for cell in by_severity.values())
     assert set(oracle["seconds"]) == {"generate", "predict"}
     assert all(isinstance(s, float) and s >= 0 for s in oracle["seconds"].values())
     json.dumps(oracle)  # a record can store it as it is

@@ -56,3 +56,40 @@ def test_per_class_counts(labels):
 def test_bad_rate_names_the_fix(labels, rate):
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         inject_symmetric_noise(labels, rate, seed=0)
+
+
+def test_pair_noise_swaps_only_within_the_confusable_pairs():
+    from helpers import CLASS_NAMES
+    from helpers.noise import CONFUSABLE_PAIRS, inject_pair_noise
+
+    labels = np.repeat(np.arange(10), 100)
+    noisy, mask = inject_pair_noise(labels, 0.4, seed=3)
+    partner = {}
+    for a, b in CONFUSABLE_PAIRS:
+        partner[CLASS_NAMES.index(a)], partner[CLASS_NAMES.index(b)] = \
+            CLASS_NAMES.index(b), CLASS_NAMES.index(a)
+    assert np.array_equal(mask, noisy != labels)
+    for cls in range(10):
+        flipped = mask[labels == cls]
+        assert flipped.sum() == (40 if cls in partner else 0)  # exactly the rate, per class
+        if cls in partner:
+            assert set(noisy[(labels == cls) & mask]) == {partner[cls]}
+    assert mask.mean() == pytest.approx(0.32)  # 8 of 10 classes take part
+    again, _ = inject_pair_noise(labels, 0.4, seed=3)
+    other, _ = inject_pair_noise(labels, 0.4, seed=4)
+    assert np.array_equal(noisy, again) and not np.array_equal(noisy, other)
+
+
+def test_noise_matrices_are_cleanlabs_convention_and_match_the_draws():
+    from helpers.noise import inject_noise, noise_matrix
+
+    labels = np.repeat(np.arange(10), 200)
+    for kind, rate in (("symmetric", 0.3), ("pairs", 0.4)):
+        matrix = noise_matrix(kind, rate)
+        assert np.allclose(matrix.sum(axis=0), 1)  # columns: P(given | true) sums to 1
+        noisy, _ = inject_noise(labels, rate, seed=0, kind=kind)
+        empirical = np.zeros((10, 10))
+        np.add.at(empirical, (noisy, labels), 1 / 200)
+        assert np.abs(empirical - matrix).max() < 0.08
+    with pytest.raises(ValueError, match="symmetric, pairs"):
+        noise_matrix("asymmetric", 0.1)

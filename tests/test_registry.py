@@ -150,7 +150,8 @@ def test_cli_rejects_unknown_profile(results_dir):
     ({"seed": 1.5}, ValueError, "seed must be a whole number"),
     ({"input_size": 16}, ValueError, "input_size must be >= 32"),
     ({"input_size": "64"}, TypeError, "input_size must be an integer"),
-    ({"augment": "yes"}, TypeError, "augment must be True or False"),
+    ({"augment": "yes"}, ValueError, "is not an augmentation: use False, True"),
+    ({"augment": 2}, TypeError, "augment must be True or False"),
     ({"noise_rate": "0.1"}, TypeError, "noise_rate must be a number"),
     ({"fraction": None}, TypeError, "fraction must be a number"),
     ({"extra": (("cat", 5), ("cat", 5))}, ValueError, "give each class once"),
@@ -282,3 +283,70 @@ def test_colab_reads_runs_recorded_from_other_sources_only_when_asked(results_di
     served = run_experiment(exp)
     assert served.path == elsewhere and served.metric("test", "accuracy") == 0.5
     assert run_experiment(Experiment("baseline", profile="smoke", seed=2)) == "trained"
+
+
+def test_new_fields_keep_the_keys_of_records_made_before_them():
+    """noise_kind and sample_weights enter the key only when they differ from their defaults."""
+    base = Experiment("x", profile="smoke", noise_rate=0.1)
+    assert base.key() == Experiment("x", profile="smoke", noise_rate=0.1,
+                                    noise_kind="symmetric", sample_weights=()).key()
+    assert base.key() != Experiment("x", profile="smoke", noise_rate=0.1, noise_kind="pairs").key()
+    if sources_are_offline_copies():  # committed full records of the book's recipe
+        from helpers.catalog import augmentation, label_noise
+
+        assert augmentation("full", 0).key() == "f3d240ae497f"
+        assert label_noise(0.10, "full", 0).key() == "8bb9d6054a17"
+
+
+def test_augment_accepts_the_article_set_and_the_pipeline_augmentations():
+    article = Experiment("x", profile="smoke", augment=True)
+    assert Experiment("x", profile="smoke", augment="article").key() == article.key()
+    assert Experiment("x", profile="smoke", augment="none").augment is False
+    crop = Experiment("x", profile="smoke", augment="crop_flip")
+    weather = Experiment("x", profile="smoke", augment="weather")
+    assert len({article.key(), crop.key(), weather.key()}) == 3
+    assert crop.summary().endswith("augmented: crop+flip")
+    with pytest.raises(ValueError, match="crop_flip, weather"):
+        Experiment("x", profile="smoke", augment="rain")
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"noise_kind": "asymmetric"}, ValueError, "symmetric, pairs"),
+    ({"sample_weights": (("a", 1.5),)}, ValueError, r"\[0, 1\]"),
+    ({"sample_weights": ("a",)}, TypeError, "pairs"),
+])
+def test_bad_noise_kinds_and_weights_name_the_fix(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Experiment("x", profile="smoke", **kwargs)
+
+
+@pytest.mark.needs_data
+def test_class_conditional_noise_and_weights_reach_the_training_data():
+    exp = Experiment("x", profile="smoke", noise_rate=0.4, noise_kind="pairs")
+    data = training_data(exp)
+    assert data.noise_mask.mean() == pytest.approx(0.32, abs=0.02)
+    assert np.array_equal(data.noise_mask, data.given_labels != data.true_labels)
+    chosen = [(str(i), 0.25) for i in data.ids[:3]]
+    weighted = training_data(Experiment("x", profile="smoke", sample_weights=chosen))
+    assert np.allclose(weighted.sample_weights[:3], 0.25) and weighted.sample_weights[3:].min() == 1
+    with pytest.raises(ValueError, match="not in the training set"):
+        training_data(Experiment("x", profile="smoke", sample_weights=(("nope", 0.5),)))
+
+
+@pytest.mark.needs_data
+def test_records_carry_shifted_set_metrics_and_old_records_get_them(results_dir):
+    from helpers import corruptions, experiments
+
+    exp = Experiment("baseline", profile="smoke", augment="weather")
+    record = run_experiment(exp)
+    shifted = record["shift"]
+    assert set(shifted["per_corruption"]) == set(corruptions.CORRUPTIONS)
+    assert shifted["images_per_set"] == 50 and 0 <= shifted["corruption_accuracy"] <= 1
+    assert record["seconds"]["shift"] > 0
+    line = results.summary_line(record)
+    assert line["metrics"]["corruption"]["accuracy"] == shifted["corruption_accuracy"]
+    assert "shifted test sets (mean of 50): accuracy" in results._format_text(line)
+    del record.data["shift"]  # a record made before records carried them
+    results.update(record, **record.data)
+    assert "shift" not in results.load(exp.record_dir()).data
+    assert experiments.add_shift_metrics(exp)["shift"]["per_corruption"] == shifted["per_corruption"]

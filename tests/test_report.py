@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers import catalog, report, results
+from helpers import catalog, report, results, scheduler
 from helpers.experiments import provenance
 
 
@@ -82,23 +82,23 @@ def test_provenance_names_every_machine_and_resumed_runs(results_dir):
 def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
     for seed in catalog.BASELINE_SEEDS:
         record(catalog.baseline("smoke", seed), 0.7)
-    assert catalog.chapter_progress("01_baseline", "smoke") == (3, 3)
-    recorded, needed = catalog.chapter_progress("02_label_noise", "smoke")
+    assert scheduler.chapter_progress("01_baseline", "smoke") == (3, 3)
+    recorded, needed = scheduler.chapter_progress("02_label_noise", "smoke")
     assert (recorded, needed) == (3, 3 + len(catalog.NOISE_RATES))
 
     # Chapter 6: baselines, folds and noisy run per rate, plus the two repairs and the analysis,
     # whose configs only exist once the folds have flagged something.
-    recorded, needed = catalog.chapter_progress("06_confident_learning", "smoke")
+    recorded, needed = scheduler.chapter_progress("06_confident_learning", "smoke")
     per_rate = catalog.CV_FOLDS + 1 + 2 + 1
     assert (recorded, needed) == (3, 3 + per_rate * len(catalog.CL_NOISE_RATES))
     record(catalog.pruned(0.10, [5, 9], "smoke"), 0.6)
-    assert catalog.chapter_progress("06_confident_learning", "smoke")[0] == 4
+    assert scheduler.chapter_progress("06_confident_learning", "smoke")[0] == 4
 
-    table = report.chapter_status("smoke")
-    assert list(table.index) == list(catalog.CHAPTERS)
+    table = scheduler.chapter_status("smoke")
+    assert list(table.index) == list(scheduler.CHAPTERS)
     assert table.loc["01_baseline", "missing"] == 0 and table.loc["07_test_set_audit", "recorded"] == 0
     with pytest.raises(ValueError, match="choose from 01_baseline"):
-        catalog.chapter_progress("08_nothing", "smoke")
+        scheduler.chapter_progress("99_nothing", "smoke")
 
 
 def test_training_story_says_when_the_learning_rate_was_cut(results_dir):

@@ -91,8 +91,9 @@ READING_PAGES = ("intro.ipynb", "closing_thoughts.ipynb")
 def notebooks() -> list[Path]:
     """The chapter notebooks and the book's notebook pages (not the landing and closing
     pages, which only summarise the records)."""
-    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    pages = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
         p for p in (ROOT / "book").glob("*.ipynb") if p.name not in READING_PAGES)
+    return [p for p in pages if not p.name.startswith(".")]  # not the runner's temporary copies
 
 
 # --- the notebook as JSON -------------------------------------------------------------------------

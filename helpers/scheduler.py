@@ -1,0 +1,224 @@
+"""The scheduler: every run and analysis of every chapter, in the order that makes the book
+complete early and firmer later (the full profile on a CPU takes days).
+
+It sits on top of the package: it walks the catalog of named experiments
+(``helpers.catalog``) and calls the chapter analyses (confident learning, the test-set audit,
+the dataset audit), which train the runs they need through the registry. Nothing else in
+``helpers`` imports it.
+
+``python -m helpers.scheduler [--profile P] [--list]`` trains (or reads) everything; every
+finished run is recorded at once, so it can run in the background and be stopped and resumed
+at any time, and a second process never trains a run that another is training.
+"""
+
+from __future__ import annotations
+
+from helpers import catalog, recipe as recipes, results
+from helpers.catalog import BASELINE_SEEDS, CL_NOISE_RATES, NOISE_RATES
+from helpers.experiments import Experiment
+from helpers.profiles import get_profile
+
+HIGH_NOISE = 0.40  # confident learning's settings where noise clearly costs accuracy
+
+
+def _round(profile: str, seed: int) -> list[Experiment]:
+    """One seed of every configuration that a chapter compares, most telling first."""
+    return [catalog.label_noise(0.10, profile, seed), catalog.more_data(1.0, profile, seed),
+            catalog.deployment_augmentation(profile, seed), catalog.crop_flip(profile, seed),
+            catalog.label_noise(HIGH_NOISE, profile, seed),
+            catalog.label_noise(HIGH_NOISE, profile, seed, kind="pairs"),
+            catalog.label_noise(0.01, profile, seed), catalog.augmentation(profile, seed),
+            catalog.more_cats_and_dogs(profile, seed), catalog.more_data(0.25, profile, seed),
+            catalog.more_data(0.75, profile, seed),
+            *[catalog.label_noise(r, profile, seed) for r in NOISE_RATES if r not in (0.01, 0.10)]]
+
+
+def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
+    """Every step, in order: the recipe seed study (whose runs of the book's recipe are the
+    baseline's seeds); then one seed of every configuration (``_round``), then the analyses
+    that need it (the dataset audit and the test-set audit after the 40K model, confident
+    learning's folds and repairs, the deduplicated retrain); then the second seed of everything,
+    then the third. A step is an Experiment, or a tuple naming an analysis:
+    ``("dataset_audit",)``, ``("test_set_audit",)``, ``("deduplicated", seed)``,
+    ``("confident_learning", rate)``."""
+    profile = get_profile(profile).name
+    ordered = [*catalog.recipe_study(profile, seeds)]
+    for n, seed in enumerate(seeds):
+        ordered += _round(profile, seed)
+        if n == 0:
+            ordered += [("dataset_audit",), ("test_set_audit",)]
+        ordered.append(("deduplicated", seed))
+        if n == 0:
+            ordered += [("confident_learning", rate) for rate in CL_NOISE_RATES]
+    assert all(exp in ordered for exp in catalog.article_grid(profile) + catalog.shift_grid(profile))
+    return ordered
+
+
+def run_step(step, profile: str | None = None):
+    """Train (or read) one step of ``schedule``."""
+    from helpers.experiments import run_experiment
+
+    if isinstance(step, Experiment):
+        return run_experiment(step, verbose=2)
+    kind, *args = step
+    if kind == "confident_learning":
+        from helpers import confident
+
+        return confident.clean_up(args[0], profile)
+    if kind == "test_set_audit":
+        from helpers import audit
+
+        return audit.audit(profile)
+    if kind == "dataset_audit":
+        from helpers import duplicates
+
+        return duplicates.audit_dataset(profile)
+    if kind == "deduplicated":
+        from helpers import duplicates
+
+        return run_experiment(duplicates.deduplicated(profile, args[0]), verbose=2)
+    raise ValueError(f"unknown step {step!r}")
+
+
+def planned_runs(step, profile: str | None = None) -> list[tuple[str, bool]]:
+    """``(label, recorded?)`` for every record that ``step`` of ``schedule`` needs, including
+    the runs an analysis trains for itself and the analysis record."""
+    profile = get_profile(profile).name
+    if isinstance(step, Experiment):
+        return [(f"{step.name}: {step.summary()}, seed {step.seed}",
+                 results.load(step.record_dir()) is not None)]
+    kind, *args = step
+    if kind == "confident_learning":
+        rate = args[0]
+        runs = [run for exp in [*catalog.baselines(profile), *catalog.cv_folds(rate, profile),
+                                catalog.label_noise(rate, profile)]
+                for run in planned_runs(exp, profile)]
+        runs += [(f"{name}: noise {rate:.0%}, seed 0",
+                  _recorded_like(profile, name, noise_rate=rate, seed=0))
+                 for name in ("cl_pruned", "cl_relabelled")]
+        return runs + [(f"confident learning analysis at {rate:.0%} noise",
+                        _recorded_like(profile, "confident_learning", noise_rate=rate, seed=0))]
+    if kind == "test_set_audit":
+        model = catalog.more_data(1.0, profile)
+        return planned_runs(model, profile) + [
+            ("test-set audit", _recorded_like(profile, "test_set_audit", model_key=model.key()))]
+    if kind == "dataset_audit":
+        from helpers import duplicates
+
+        return duplicates.planned(profile)
+    if kind == "deduplicated":
+        from helpers import duplicates
+
+        return duplicates.planned_retrain(profile, args[0])
+    raise ValueError(f"unknown step {step!r}")
+
+
+def describe(step, profile: str | None = None) -> str:
+    if isinstance(step, Experiment):
+        status = "recorded" if results.load(step.record_dir()) else "to train"
+        return f"{step.name:<24} seed={step.seed} {step.summary()}  key={step.key()}  [{status}]"
+    runs = planned_runs(step, profile)
+    done = sum(recorded for _, recorded in runs)
+    return (" ".join(map(str, step)) + f"  (analysis: {done} of {len(runs)} records made; it "
+            "trains the runs it needs that are missing)")
+
+
+def remaining(profile: str | None = None) -> tuple[list[str], float | None]:
+    """The runs of ``schedule`` not recorded yet (labels, in order) and an estimate of the
+    hours they need: their number times the mean wall time (training steps + validation) of
+    the recorded runs of the book's recipe in this profile (None when none is recorded)."""
+    profile = get_profile(profile).name
+    missing = [label for step in schedule(profile) for label, done in planned_runs(step, profile)
+               if not done]
+    missing = list(dict.fromkeys(missing))
+    current = recipes.get_recipe().name
+    seconds = [results.wall_seconds(r) for r in results.iter_records(profile)
+               if r.get("kind", "experiment") == "experiment" and r.get("recipe") == current]
+    hours = len(missing) * float(sum(seconds) / len(seconds)) / 3600 if seconds else None
+    return missing, hours
+
+
+CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
+    "01_baseline": lambda profile: catalog.baselines(profile),
+    "02_label_noise": lambda profile: catalog.baselines(profile)
+    + [catalog.label_noise(r, profile) for r in NOISE_RATES],
+    "03_augmentation": lambda profile: catalog.baselines(profile)
+    + [catalog.augmentation(profile), catalog.crop_flip(profile)],
+    "04_more_cats_and_dogs": lambda profile: catalog.baselines(profile)
+    + [catalog.more_cats_and_dogs(profile)],
+    "05_more_data": lambda profile: catalog.baselines(profile)
+    + [catalog.more_data(f, profile) for f in catalog.POOL_FRACTIONS if f != 0.5],
+    "06_confident_learning": lambda profile: [("confident_learning", r) for r in CL_NOISE_RATES],
+    "07_test_set_audit": lambda profile: [("test_set_audit",)],
+    "08_deployment_shift": lambda profile: catalog.shift_grid(profile),
+    "09_dataset_audit": lambda profile: [("dataset_audit",)]
+    + [("deduplicated", s) for s in BASELINE_SEEDS],
+}
+
+
+def _recorded_like(profile: str, name: str, **config) -> bool:
+    """Whether the registry holds a record called ``name`` of the book's recipe whose config
+    matches ``config`` (for runs whose full config is only known after other runs, like the
+    confident-learning repairs)."""
+    current = recipes.get_recipe().name
+    return any(r["name"] == name and results.record_recipe(r) == current
+               and all(r["config"].get(k) == v for k, v in config.items())
+               for r in results.iter_records(profile))
+
+
+def chapter_progress(chapter: str, profile: str | None = None) -> tuple[int, int]:
+    """(recorded, needed) records of ``profile`` for the page of ``chapter`` (a CHAPTERS key)."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"unknown chapter {chapter!r}: choose from {', '.join(CHAPTERS)}")
+    runs = dict(run for step in CHAPTERS[chapter](profile) for run in planned_runs(step, profile))
+    return sum(runs.values()), len(runs)
+
+
+def chapter_status(profile: str = "full"):
+    """One row per chapter (a DataFrame): which profile its committed page was executed with
+    (papermill records the parameters in the notebook) and how many of the records it needs
+    exist in ``profile``."""
+    import nbformat
+    import pandas as pd
+
+    from helpers.run import NOTEBOOK_DIR
+
+    rows = {}
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(NOTEBOOK_DIR / f"{chapter}.ipynb", as_version=4)
+        shown = notebook.metadata.get("papermill", {}).get("parameters", {}).get("profile", "")
+        recorded, needed = chapter_progress(chapter, profile)
+        rows[chapter] = {"page executed with": shown or "not executed",
+                         f"{profile} records needed": needed,
+                         "recorded": recorded, "missing": needed - recorded}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def main(argv=None) -> int:
+    """``python -m helpers.scheduler [--profile P] [--list]``: train (or read) every run of every
+    chapter, most telling first (see ``schedule``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.scheduler", description=main.__doc__)
+    parser.add_argument("--profile", help="smoke, quick or full (default: $DCAI_PROFILE or full)")
+    parser.add_argument("--list", action="store_true", help="print the schedule, train nothing")
+    args = parser.parse_args(argv)
+    try:
+        profile = get_profile(args.profile).name
+    except ValueError as error:
+        parser.error(str(error))
+    steps = schedule(profile)
+    missing, hours = remaining(profile)
+    estimate = f"about {hours:.1f} hours at the recorded runs' mean" if hours is not None else \
+        "no recorded run of this recipe to estimate the time from yet"
+    print(f"{len(missing)} records of {profile} not made yet ({estimate}); the {len(steps)} "
+          "steps below include analyses that train runs of their own.", flush=True)
+    for n, step in enumerate(steps, 1):
+        print(f"[{n}/{len(steps)}] {describe(step, profile)}", flush=True)
+        if not args.list:
+            run_step(step, profile)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
