@@ -89,21 +89,22 @@ def severity_table(groups: dict[str, list[results.Record]]) -> pd.DataFrame:
 
 def per_corruption_table(records: list[results.Record]) -> pd.DataFrame:
     """One configuration's mean test accuracy (%) over seeds: one row per corruption, one
-    column per severity, its mean over severities, and the clean test set's first row."""
+    column per severity and their mean; the first row is the clean test set (its accuracy in
+    the ``mean`` column only)."""
     table = severity_table({"runs": records})
     wide = table[table.severity > 0].pivot(index="corruption", columns="severity",
                                            values="accuracy").loc[list(CORRUPTIONS)]
     wide.columns = [f"severity {s}" for s in wide.columns]
     wide["mean"] = wide.mean(axis=1)
     family = {c: f for f, names in FAMILIES.items() for c in names}
+    wide = (100 * wide).round(1).map(lambda v: f"{v:.1f}")
     wide.insert(0, "family", [family[c] for c in wide.index])
-    clean = np.mean([r.metric("test", "accuracy") for r in records])
-    top = pd.DataFrame([["clean", *[clean] * (len(wide.columns) - 1)]], index=["clean test set"],
-                       columns=wide.columns)
+    wide.index = [c.replace("_", " ") for c in wide.index]
+    clean = 100 * np.mean([r.metric("test", "accuracy") for r in records])
+    top = pd.DataFrame([["", *[""] * (len(wide.columns) - 2), f"{clean:.1f}"]],
+                       index=["clean test set"], columns=wide.columns)
     out = pd.concat([top, wide])
-    numeric = out.columns[1:]
-    out[numeric] = (100 * out[numeric].astype(float)).round(1)
-    out.index.name = f"test accuracy (%), mean of {len(records)} seed(s)"
+    out.index.name = f"test accuracy (%), mean of {len(records)} seeds"
     return out
 
 
@@ -188,6 +189,12 @@ def summary(baseline: list[results.Record], mimic: list[results.Record],
             c = compare(records, baseline, scope)
             out[f"{prefix}_{name}"] = interval(c)
             out[f"{prefix}_{name}_verdict"] = verdict_phrase(c)
+    from helpers.profiles import SHIFT_SCORING_IMAGES
+
+    profile = baseline[0].profile
+    out["shift_profile"] = profile
+    out["shift_images_per_set"] = f"{SHIFT_SCORING_IMAGES[profile]:,}"
+    out["shift_train_size"] = f"{baseline[0]['train']['size']:,}"
     cost = scoring_cost(baseline + mimic + crop)
     out["shift_cost_seconds"] = f"{cost['seconds']:.0f} s"
     out["shift_cost_share"] = f"{100 * cost['share']:.1f}%"
@@ -207,8 +214,11 @@ def with_shift_metrics(experiments) -> list[results.Record]:
     return out
 
 
-def example_images(profile: str | None = None, indices=(3, 10, 21)) -> np.ndarray:
-    """Test images of ``profile`` at ``indices`` (uint8, (k, 32, 32, 3)), for pictures."""
+def example_images(profile: str | None = None, classes=("cat", "truck", "horse")) -> np.ndarray:
+    """The first test image of each of ``classes`` in ``profile`` (uint8, (k, 32, 32, 3)),
+    for pictures."""
+    from helpers import class_id
     from helpers.profiles import get_profile
 
-    return data.make_split(get_profile(profile)).test.images[list(indices)]
+    test = data.make_split(get_profile(profile)).test
+    return test.images[[int(np.flatnonzero(test.labels == class_id(c))[0]) for c in classes]]

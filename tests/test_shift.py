@@ -53,9 +53,10 @@ def test_scoped_accuracy_and_paired_comparisons(results_dir):
 def test_tables_of_the_baseline(results_dir):
     base, mimic = _groups()
     wide = shift.per_corruption_table(base)
-    assert list(wide.index) == ["clean test set", *corruptions.CORRUPTIONS]
-    assert wide.loc["snow", "severity 1"] == pytest.approx(63.0)  # mean of 62, 63, 64
-    assert wide.loc["snow", "family"] == "weather" and wide.loc["fog", "mean"] == pytest.approx(47.0)
+    assert list(wide.index) == ["clean test set", *[c.replace("_", " ") for c in corruptions.CORRUPTIONS]]
+    assert wide.loc["snow", "severity 1"] == "63.0"  # mean of 62, 63, 64
+    assert wide.loc["snow", "family"] == "weather" and wide.loc["fog", "mean"] == "47.0"
+    assert wide.loc["clean test set", "mean"] == "71.0" and wide.loc["clean test set", "severity 1"] == ""
     long = shift.severity_table({"baseline": base})
     row = long[(long.corruption == "fog") & (long.severity == 2)].iloc[0]
     assert row.accuracy == pytest.approx(0.55) and row.low < row.accuracy < row.high
@@ -64,6 +65,7 @@ def test_tables_of_the_baseline(results_dir):
     assert summary["shift_mimic_on_mimic_verdict"] == "a real gain"
     assert summary["shift_crop_clean_verdict"] == "no detectable difference"
     assert summary["shift_cost_seconds"] == "10 s" and summary["shift_cost_share"] == "10.0%"
+    assert summary["shift_profile"] == "smoke" and summary["shift_images_per_set"] == "50"
 
 
 def test_a_record_without_shift_metrics_names_the_fix(results_dir):
