@@ -439,6 +439,11 @@ def add_shift_metrics(exp: Experiment) -> results.Record:
     record = run_experiment(exp)
     if has_shift_metrics(record):
         return record
+    if record.path != exp.record_dir():  # served from other sources (DCAI_ANY_SOURCE=1)
+        raise ValueError(
+            f"{record.path.name} was recorded from other data or weights sources and has no "
+            "shifted-set metrics; scoring this machine's model into it would mix sources. "
+            "Unset DCAI_ANY_SOURCE to train and score the run with this machine's sources")
     trained = trained_model(exp)
     split = data.make_split(exp.resolved_profile)
     with results.run_lock(exp.record_dir()):

@@ -350,3 +350,13 @@ def test_records_carry_shifted_set_metrics_and_old_records_get_them(results_dir)
     results.update(record, **record.data)
     assert "shift" not in results.load(exp.record_dir()).data
     assert experiments.add_shift_metrics(exp)["shift"]["per_corruption"] == shifted["per_corruption"]
+
+
+def test_shift_metrics_are_never_added_to_a_record_of_other_sources(results_dir, monkeypatch):
+    from helpers import experiments
+
+    exp = Experiment("baseline", profile="smoke", seed=7)
+    other = _fake_record(Experiment("baseline", profile="smoke", seed=8))  # another folder
+    monkeypatch.setattr(experiments, "run_experiment", lambda e: other)
+    with pytest.raises(ValueError, match="Unset DCAI_ANY_SOURCE"):
+        experiments.add_shift_metrics(exp)
