@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from helpers import CLASS_NAMES, catalog, data, results
-from helpers.experiments import Experiment, provenance, run_experiment, training_data
+from helpers.experiments import (Experiment, provenance, run_experiment, trained_model,
+                                 training_data)
 
 ANALYSIS = "dataset_audit"
 VERSION = 4  # bump when the analysis changes what it records
@@ -61,14 +62,6 @@ ISSUE_NAMES = {"near_duplicate": "near-duplicates", "label": "label issues",
 
 
 # --- features -------------------------------------------------------------------------------
-
-def _trained_model(exp: Experiment):
-    """The trained model of ``exp`` (``helpers.experiments.trained_model``: cached weights, or
-    retrained through the registry)."""
-    from helpers import experiments
-
-    return experiments.trained_model(exp)
-
 
 def feature_model(trained):
     """A Keras model from uint8 images to the outputs of ``LAYERS`` (inference mode)."""
@@ -445,7 +438,7 @@ def _audit(model_exp, model_run, split, planted_count, settings, key, path, seed
     copies, sources, kinds = plant(train_set.images, planted_count, seed)
 
     start = time.perf_counter()
-    trained = _trained_model(model_exp)
+    trained = trained_model(model_exp)
     seconds["load_model"] = time.perf_counter() - start
     start = time.perf_counter()
     everything = extract(trained, np.concatenate([train_set.images, test.images, copies]))

@@ -356,9 +356,19 @@ class _Fitted:
     holdout_index: np.ndarray
 
 
+def _build(exp: Experiment):
+    """A freshly built, compiled model of ``exp``: the article's augmentation set (augment=True)
+    lives inside the model; pipeline augmentations do not."""
+    from helpers import model
+
+    return model.build_model(exp.input_size, augment=exp.augment is True,
+                             learning_rate=exp.resolved_profile.learning_rate, seed=exp.seed,
+                             recipe=exp.recipe)
+
+
 def _fit(exp: Experiment, backup: Path | None, verbose: int) -> _Fitted:
     """Assemble the data and train ``exp``'s model with the recipe (resumable from ``backup``)."""
-    from helpers import model, train
+    from helpers import train
 
     profile = exp.resolved_profile
     split = data.make_split(profile)
@@ -368,18 +378,15 @@ def _fit(exp: Experiment, backup: Path | None, verbose: int) -> _Fitted:
     if exp.cv_folds:
         fit_index, holdout_index = cv_split(assembled.given_labels, exp.cv_folds, exp.cv_fold,
                                             exp.seed)
-    in_model = exp.augment is True  # the article's set: Keras layers inside the model
     transform = augmentations.pipeline_augmentation(exp.augment) if isinstance(exp.augment, str) \
         else None
     weights = assembled.sample_weights[fit_index] if assembled.sample_weights is not None \
         else None
     trained, history = train.fit(
-        lambda: model.build_model(exp.input_size, augment=in_model,
-                                  learning_rate=profile.learning_rate, seed=exp.seed,
-                                  recipe=exp.recipe),
-        assembled.images[fit_index], assembled.given_labels[fit_index],
+        lambda: _build(exp), assembled.images[fit_index], assembled.given_labels[fit_index],
         split.validation.images, split.validation.labels, profile, exp.seed,
-        backup_dir=backup, verbose=verbose, architecture=(exp.input_size, in_model, exp.recipe),
+        backup_dir=backup, verbose=verbose,
+        architecture=(exp.input_size, exp.augment is True, exp.recipe),
         transform=transform, sample_weights=weights)
     return _Fitted(trained, history, assembled, fit_index, holdout_index)
 
@@ -399,8 +406,6 @@ def trained_model(exp: Experiment):
     (``weights_path``); when they are missing (a fresh clone, another machine), the run is
     recorded first if needed and then trained again with the same seed and data, and the
     weights cached. Raises what ``run_experiment`` raises."""
-    from helpers import model
-
     path = weights_path(exp)
     if not path.exists():
         run_experiment(exp)
@@ -412,9 +417,7 @@ def trained_model(exp: Experiment):
                     fitted = _fit(exp, backup, verbose=0)
                     _keep_weights(exp, fitted.model)
                     shutil.rmtree(backup, ignore_errors=True)
-    built = model.build_model(exp.input_size, augment=exp.augment is True,
-                              learning_rate=exp.resolved_profile.learning_rate, seed=exp.seed,
-                              recipe=exp.recipe)
+    built = _build(exp)
     with warnings.catch_warnings():  # the file also holds the optimizer, which is not needed
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         built.load_weights(str(path))
