@@ -12,7 +12,6 @@ NOISE_RATES = (0.01, 0.02, 0.03, 0.05, 0.10)
 POOL_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 ARTICLE_EXTRA_PER_CLASS = 1000  # the article adds 1,000 cats and 1,000 dogs
 CV_FOLDS = 4
-CL_NOISE_RATES = (0.02, 0.10)
 
 
 def baseline(profile: str | None = None, seed: int = 0, recipe: str | None = None) -> Experiment:
@@ -33,13 +32,15 @@ def baselines(profile: str | None = None, seeds=BASELINE_SEEDS) -> list[Experime
 
 
 def label_noise(rate: float, profile: str | None = None, seed: int = 0,
-                kind: str = "symmetric") -> Experiment:
+                kind: str = "symmetric", noise_seed: int | None = None) -> Experiment:
     """The baseline with ``rate`` of its labels made wrong: ``kind="symmetric"`` (any class to
     any other) or ``"pairs"`` (class-conditional: ``rate`` of each class of the confusable
-    pairs swapped to its partner; ``helpers.noise``)."""
+    pairs swapped to its partner; ``helpers.noise``). ``noise_seed`` (default: ``seed``)
+    picks which labels are made wrong, so several training seeds can share one noisy set."""
     if rate == 0:
         return baseline(profile, seed)
-    return Experiment("label_noise", profile=profile, seed=seed, noise_rate=rate, noise_kind=kind)
+    return Experiment("label_noise", profile=profile, seed=seed, noise_rate=rate, noise_kind=kind,
+                      noise_seed=noise_seed)
 
 
 def augmentation(profile: str | None = None, seed: int = 0) -> Experiment:
@@ -82,24 +83,24 @@ def cv_folds(rate: float, profile: str | None = None, seed: int = 0,
 
 
 def pruned(rate: float, drop_ids, profile: str | None = None, seed: int = 0,
-           kind: str = "symmetric") -> Experiment:
+           kind: str = "symmetric", noise_seed: int | None = None) -> Experiment:
     """The noisy set of ``label_noise(rate, kind=kind)`` without the examples ``drop_ids``."""
     return Experiment("cl_pruned", profile=profile, seed=seed, noise_rate=rate,
-                      drop_ids=tuple(drop_ids), noise_kind=kind)
+                      drop_ids=tuple(drop_ids), noise_kind=kind, noise_seed=noise_seed)
 
 
 def relabelled(rate: float, relabel, profile: str | None = None, seed: int = 0,
-               kind: str = "symmetric") -> Experiment:
+               kind: str = "symmetric", noise_seed: int | None = None) -> Experiment:
     """The noisy set with the (training id, class id) pairs of ``relabel`` given new labels."""
     return Experiment("cl_relabelled", profile=profile, seed=seed, noise_rate=rate,
-                      relabel=tuple(relabel), noise_kind=kind)
+                      relabel=tuple(relabel), noise_kind=kind, noise_seed=noise_seed)
 
 
 def reweighted(rate: float, weights, profile: str | None = None, seed: int = 0,
-               kind: str = "symmetric") -> Experiment:
+               kind: str = "symmetric", noise_seed: int | None = None) -> Experiment:
     """The noisy set with (training id, loss weight in [0, 1]) pairs of ``weights``."""
     return Experiment("cl_reweighted", profile=profile, seed=seed, noise_rate=rate,
-                      sample_weights=tuple(weights), noise_kind=kind)
+                      sample_weights=tuple(weights), noise_kind=kind, noise_seed=noise_seed)
 
 
 def shift_grid(profile: str | None = None, seeds=BASELINE_SEEDS) -> list[Experiment]:

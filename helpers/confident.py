@@ -1,24 +1,136 @@
-"""Confident learning on the book's noisy training sets, with cleanlab doing the finding.
+"""Confident learning that repairs: find injected label errors with cleanlab, grade the flags
+against the injected mask, retrain repaired training sets over seeds, and pick the repair on
+the validation set.
 
-Out-of-sample predicted probabilities come from K cross-validation runs of the frozen recipe
-(each a cached experiment); ``cleanlab.filter.find_label_issues`` flags the labels; because the
-noise was injected, the flags are graded against the truth; then two repairs are retrained.
+For each noise setting, the pipeline is:
+
+1. **Out-of-fold probabilities**: K fold runs (``catalog.cv_folds``) on one noisy training set
+   (noise seed ``NOISE_SEED``); each training image is predicted by the run that did not train
+   on it. The folds run once per setting: every later step works on that one noisy set.
+2. **Calibration** without the mask: one temperature fitted on the fold runs' predictions for
+   the *validation* set, whose labels are clean (``fit_temperature``).
+3. **Flag**: every candidate rule (``RULES``: cleanlab's filters and the ranked top-k with k
+   from cleanlab's own estimate) flags labels; the rule the chapter uses is the one with the
+   highest *expected* F1 (``expected_detection``) under each label's probability of being
+   wrong: the calibrated probabilities times the likelihood of the given label under
+   cleanlab's estimated noise matrix (``noise_posterior``). A mask-free criterion; only then
+   are all rules graded against the injected mask.
+4. **Repair** the flagged labels three ways (``repair_plans``), each retrained with every
+   training seed of ``seeds(profile)``, as is the noisy set itself (same labels, same seeds):
+   drop the flags; relabel the flags where the calibrated out-of-fold confidence in the
+   suggested class reaches a threshold chosen on the validation set
+   (``relabel_threshold``); keep every image but weight each flagged one by the estimated
+   probability that its label is right (``sample_weights``).
+5. **Choose** the recommended repair by mean validation accuracy over seeds; report it, and
+   every other repair, on the test set against the noisy runs (paired by training seed).
+
+The seed intervals therefore measure training variation on one draw of the noise, not the
+variation between noise draws.
+
+``clean_up(setting, profile)`` does all of it idempotently (training what is missing through
+the registry) and records one analysis record per setting; ``planned(setting, profile)`` lists
+every record it needs and whether it exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_fscore_support
+from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from helpers import CLASS_NAMES, catalog, results
-from helpers.recipe import LEGACY
-from helpers.experiments import provenance, run_all
-from helpers.report import change_summary as report_change
-from helpers.report import comparison, first_lr_cut, interval, pct, verdict_text
+from helpers.evaluate import compare_over_seeds, mean_interval
+from helpers.experiments import Experiment, provenance, run_all
+from helpers.profiles import CL_FOLDS, CL_SEEDS, get_profile
+from helpers.report import interval, pct, verdict_phrase
 
+NOISE_SEED = 0  # which labels the noise hits, and the fold split (one noisy set per setting)
+RELABEL_PRECISION = 0.9  # relabel only where the guess is right >= 90% of the time (validation)
+REPAIRS = ("pruned", "relabelled", "weighted")
+CANDIDATES = ("noisy", *REPAIRS)  # "noisy": leave the labels as they are
+ANALYSIS = "confident_learning"
+METHOD = "posterior-expected-f1/folds-once/v4"  # in the analysis key: a change of method is a new record
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One noise setting of the chapter: ``symmetric`` (``rate`` of all labels moved to a
+    uniformly chosen other class) or ``pairs`` (class-conditional: ``rate`` of each class of
+    the pairs cat/dog, automobile/truck, deer/horse, airplane/ship flipped to its partner).
+    ``repairs=False``: detection only (the fold runs, nothing retrained)."""
+
+    kind: str
+    rate: float
+    repairs: bool = True
+
+    @property
+    def label(self) -> str:
+        kind = "symmetric" if self.kind == "symmetric" else "class-conditional (pairs)"
+        return f"{self.rate:.0%} {kind}"
+
+    @property
+    def name(self) -> str:
+        """A short identifier for glue keys: ``symmetric10``, ``pairs40``."""
+        return f"{self.kind}{round(100 * self.rate):02d}"
+
+
+
+def folds(profile: str | None = None) -> int:
+    """K, the number of fold runs per setting (``profiles.CL_FOLDS``: 4, smoke 2)."""
+    return CL_FOLDS[get_profile(profile).name]
+
+
+def seeds(profile: str | None = None) -> tuple[int, ...]:
+    """The training seeds of the noisy run, every repair and the clean baseline
+    (``profiles.CL_SEEDS``: 0, 1, 2; smoke 0, 1)."""
+    return CL_SEEDS[get_profile(profile).name]
+
+
+SETTINGS = (Setting("symmetric", 0.02, repairs=False), Setting("symmetric", 0.10),
+            Setting("symmetric", 0.40), Setting("pairs", 0.40))
+
+
+def setting(name) -> Setting:
+    """A setting of ``SETTINGS`` by its ``name`` (``pairs40``); a Setting is returned as it
+    is, and a bare rate (0.10, as the older schedule names steps) means symmetric noise."""
+    if isinstance(name, Setting):
+        return name
+    for s in SETTINGS:
+        if s.name == name or (not isinstance(name, str) and s.kind == "symmetric"
+                              and math.isclose(s.rate, float(name))):
+            return s
+    raise ValueError(f"unknown setting {name!r}: choose from {', '.join(s.name for s in SETTINGS)}")
+
+
+# --- the experiments of one setting --------------------------------------------------------
+
+def fold_experiments(s: Setting, profile: str | None) -> list[Experiment]:
+    """The K fold runs of the setting's noisy set (trained with seed ``NOISE_SEED``)."""
+    return catalog.cv_folds(s.rate, profile, NOISE_SEED, folds(profile), kind=s.kind)
+
+
+def noisy_experiment(s: Setting, profile: str | None, seed: int) -> Experiment:
+    """The setting's noisy set (noise seed ``NOISE_SEED``) trained with ``seed``; for seed 0
+    this is chapter 2's ``label_noise`` run itself."""
+    return catalog.label_noise(s.rate, profile, seed, kind=s.kind, noise_seed=NOISE_SEED)
+
+
+def repair_experiments(s: Setting, profile: str | None, seed: int, plans: dict) -> dict:
+    """{repair: Experiment} from ``repair_plans``, trained with ``seed``."""
+    common = dict(profile=profile, seed=seed, kind=s.kind, noise_seed=NOISE_SEED)
+    out = {"pruned": catalog.pruned(s.rate, plans["drop_ids"], **common),
+           "relabelled": catalog.relabelled(s.rate, plans["relabel"], **common),
+           "weighted": catalog.reweighted(s.rate, plans["weights"], **common)}
+    noisy = noisy_experiment(s, profile, seed)
+    # a repair that changes nothing (no flag confident enough to relabel, say) is the noisy run
+    empty = {"pruned": "drop_ids", "relabelled": "relabel", "weighted": "weights"}
+    return {name: noisy if not plans[empty[name]] else e for name, e in out.items()}
+
+
+# --- pure arithmetic (tested on hand-made arrays) -----------------------------------------
 
 @dataclasses.dataclass
 class OutOfFold:
@@ -27,13 +139,15 @@ class OutOfFold:
     true_labels: np.ndarray
     noise_mask: np.ndarray
     probs: np.ndarray  # (n, 10): each row from the run that did not train on that example
+    validation_probs: np.ndarray  # (K * n_val, 10): every fold run on the clean validation set
+    validation_labels: np.ndarray
 
 
-def out_of_fold(fold_records: list[results.Record]) -> OutOfFold:
+def out_of_fold(fold_records) -> OutOfFold:
     """Stitch the held-out predictions of K fold runs into one matrix for the training set."""
     first = fold_records[0].arrays
     n = len(first["train_ids"])
-    probs = np.full((n, len(CLASS_NAMES)), np.nan, dtype=np.float32)
+    probs = np.full((n, len(CLASS_NAMES)), np.nan, dtype=np.float64)
     for record in fold_records:
         arrays = record.arrays
         if not np.array_equal(arrays["train_ids"], first["train_ids"]):
@@ -41,242 +155,670 @@ def out_of_fold(fold_records: list[results.Record]) -> OutOfFold:
         probs[arrays["holdout_index"]] = arrays["holdout_probs"]
     if np.isnan(probs).any():
         raise ValueError("some training examples have no out-of-fold prediction: run every fold")
-    probs /= probs.sum(axis=1, keepdims=True)  # float16 storage rounds; cleanlab wants rows = 1
+    val = np.concatenate([r.arrays["validation_probs"] for r in fold_records]).astype(np.float64)
+    val_labels = np.concatenate([r.arrays["validation_labels"] for r in fold_records])
     return OutOfFold(first["train_ids"], first["train_given_labels"], first["train_true_labels"],
-                     first["train_noise_mask"], probs)
+                     first["train_noise_mask"].astype(bool), _normalise(probs),
+                     _normalise(val), val_labels)
 
 
-def find_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Boolean mask of likely label errors (cleanlab's confident learning, default filter)."""
+def _normalise(probs: np.ndarray) -> np.ndarray:
+    probs = np.clip(np.asarray(probs, dtype=np.float64), 1e-7, None)  # float16 storage rounds
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling: softmax(log p / T)."""
+    logits = np.log(_normalise(probs)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of ``labels`` (clean
+    validation labels) under ``calibrate(probs, T)``. Models trained on noisy labels learn the
+    noisy label distribution, too flat for the truth; T < 1 sharpens it."""
+    from scipy.optimize import minimize_scalar
+
+    labels = np.asarray(labels)
+
+    def nll(log_t):
+        p = calibrate(probs, math.exp(log_t))
+        return -float(np.mean(np.log(p[np.arange(len(labels)), labels] + 1e-12)))
+
+    best = minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    return float(math.exp(best.x))
+
+
+def noise_posterior(labels: np.ndarray, probs: np.ndarray, calibrated: np.ndarray) -> np.ndarray:
+    """P(true class | image, given label) for every training image: the calibrated models'
+    belief about the true class times the likelihood of the given label under cleanlab's
+    estimate of the noise matrix (``cleanlab.count.estimate_latent`` on the confident joint of
+    the out-of-fold ``probs``: P(given = i | true = j)). The models alone ignore that most given
+    labels are right; the noise matrix says how often each class's labels are wrong, and to
+    what. No injected mask is used."""
+    from cleanlab.count import compute_confident_joint, estimate_latent
+
+    labels = np.asarray(labels)
+    joint = compute_confident_joint(labels, probs)
+    _, noise_matrix, _ = estimate_latent(joint, labels)
+    posterior = calibrated * np.asarray(noise_matrix)[labels]
+    total = posterior.sum(axis=1, keepdims=True)
+    return np.where(total > 0, posterior / np.where(total > 0, total, 1), calibrated)
+
+
+RULES = {  # rule -> how the page names it
+    "prune_by_noise_rate": "cleanlab filter: prune by noise rate (default)",
+    "prune_by_class": "cleanlab filter: prune by class",
+    "both": "cleanlab filter: both",
+    "confident_learning": "cleanlab filter: confident learning",
+    "predicted_neq_given": "cleanlab filter: prediction differs from label",
+    "ranked_top_k": "lowest label quality, top k (k = cleanlab's estimate)",
+}
+
+
+def label_quality(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """cleanlab's label-quality score of every label (self-confidence: low = suspicious)."""
+    from cleanlab.rank import get_label_quality_scores
+
+    return get_label_quality_scores(np.asarray(labels), probs, method="self_confidence")
+
+
+def estimated_issues(labels: np.ndarray, probs: np.ndarray) -> int:
+    """cleanlab's own estimate of how many labels are wrong (from the confident joint)."""
+    from cleanlab.count import num_label_issues
+
+    return int(num_label_issues(labels=np.asarray(labels), pred_probs=probs))
+
+
+def flag_rules(labels: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
+    """{rule: boolean flags} for every rule of ``RULES`` on the same probabilities."""
     from cleanlab.filter import find_label_issues
 
-    return find_label_issues(labels=labels, pred_probs=probs)
+    labels = np.asarray(labels)
+    out = {rule: np.asarray(find_label_issues(labels=labels, pred_probs=probs, filter_by=rule))
+           for rule in RULES if rule != "ranked_top_k"}
+    k = estimated_issues(labels, probs)
+    top = np.zeros(len(labels), dtype=bool)
+    top[np.argsort(label_quality(labels, probs), kind="stable")[:k]] = True
+    out["ranked_top_k"] = top
+    return out
 
 
-def detection_scores(flagged: np.ndarray, noise_mask: np.ndarray, true_labels: np.ndarray) -> dict:
-    """Precision, recall and F1 of the flags against the injected mask, overall and per class
-    (grouped by each example's true class)."""
-    def scores(f, m):
-        if m.size == 0:  # a class absent from a tiny training set: nothing to grade
-            return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "flagged": 0, "injected": 0,
-                    "caught": 0}
-        p, r, f1, _ = precision_recall_fscore_support(m, f, average="binary", zero_division=0)
-        return {"precision": float(p), "recall": float(r), "f1": float(f1),
-                "flagged": int(f.sum()), "injected": int(m.sum()), "caught": int((f & m).sum())}
-
-    return {"overall": scores(flagged, noise_mask),
-            "per_class": {c: scores(flagged[true_labels == k], noise_mask[true_labels == k])
-                          for k, c in enumerate(CLASS_NAMES)}}
+def expected_detection(flags: np.ndarray, p_wrong: np.ndarray) -> dict:
+    """Precision, recall and F1 the flags should have if ``p_wrong`` (each label's calibrated
+    probability of being wrong) were true: the mask-free stand-in for grading."""
+    flags, p_wrong = np.asarray(flags, bool), np.asarray(p_wrong, float)
+    tp, wrong = float(p_wrong[flags].sum()), float(p_wrong.sum())
+    n = int(flags.sum())
+    precision = tp / n if n else 0.0
+    recall = tp / wrong if wrong else 0.0
+    f1 = 2 * tp / (n + wrong) if n + wrong else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "flagged": n,
+            "expected_errors": wrong}
 
 
-def label_accuracy_after_repair(given: np.ndarray, true: np.ndarray, flagged: np.ndarray,
-                                suggested: np.ndarray) -> dict:
-    """Share of correct labels in each training set the chapter compares: as given (noisy), with
-    the flagged images dropped (pruned), and with them given the model's suggestion (relabelled).
-    A false alarm costs nothing but an image when pruned, but can swap a right label for a wrong
-    one when relabelled, so a weak model can make relabelling worse than doing nothing."""
-    kept = ~flagged
-    relabelled = np.where(flagged, suggested, given)
-    return {"noisy": float(np.mean(given == true)),
-            "pruned": float(np.mean(given[kept] == true[kept])) if kept.any() else float("nan"),
-            "relabelled": float(np.mean(relabelled == true)),
-            "pruned_size": int(kept.sum()), "size": int(len(given)),
-            # relabelling: wrong labels made right, and right labels made wrong
-            "fixed": int(np.sum(flagged & (given != true) & (suggested == true))),
-            "broken": int(np.sum(flagged & (given == true) & (suggested != true)))}
+def choose_rule(flags_by_rule: dict[str, np.ndarray], p_wrong: np.ndarray) -> str:
+    """The rule with the highest expected F1 (first in ``RULES`` order on ties). The injected
+    mask is never looked at."""
+    scores = {rule: expected_detection(f, p_wrong)["f1"] for rule, f in flags_by_rule.items()}
+    return max(scores, key=lambda rule: (scores[rule], -list(flags_by_rule).index(rule)))
 
 
-def recovered_fraction(clean: float, noisy: float, repaired: float) -> float | None:
-    """Share of the accuracy lost to noise that a repair wins back (None: nothing was lost)."""
-    lost = clean - noisy
-    return None if lost <= 0 else float((repaired - noisy) / lost)
+def grade(flags: np.ndarray, noise_mask: np.ndarray) -> dict:
+    """Precision, recall and F1 of the flags against the injected mask."""
+    flags, mask = np.asarray(flags, bool), np.asarray(noise_mask, bool)
+    caught, n, injected = int((flags & mask).sum()), int(flags.sum()), int(mask.sum())
+    precision = caught / n if n else 0.0
+    recall = caught / injected if injected else 0.0
+    f1 = 2 * caught / (n + injected) if n + injected else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "flagged": n,
+            "injected": injected, "caught": caught}
 
+
+def ranking_quality(quality: np.ndarray, noise_mask: np.ndarray) -> dict:
+    """Average precision of the label-quality ranking (lowest quality first) against the
+    injected mask, and the precision-recall curve (for the figure)."""
+    mask = np.asarray(noise_mask, bool)
+    if not mask.any() or mask.all():
+        return {"average_precision": float("nan"), "precision": np.array([]),
+                "recall": np.array([])}
+    score = -np.asarray(quality, float)
+    precision, recall, _ = precision_recall_curve(mask, score)
+    return {"average_precision": float(average_precision_score(mask, score)),
+            "precision": precision, "recall": recall}
+
+
+def relabel_threshold(probs: np.ndarray, labels: np.ndarray,
+                      target: float = RELABEL_PRECISION) -> float | None:
+    """The lowest confidence t such that, on the clean validation set, the fold models' guesses
+    made with confidence >= t are right at least ``target`` of the time (None when no such t
+    exists: then nothing is relabelled). ``probs`` are calibrated."""
+    confidence = probs.max(axis=1)
+    right = probs.argmax(axis=1) == np.asarray(labels)
+    order = np.argsort(-confidence, kind="stable")
+    precision_at = np.cumsum(right[order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(precision_at >= target)
+    if not len(ok):
+        return None
+    # the largest prefix whose precision still reaches the target, and everything tied with it
+    return float(confidence[order][ok[-1]])
+
+
+def repair_plans(oof_ids: np.ndarray, given: np.ndarray, flags: np.ndarray,
+                 calibrated: np.ndarray, threshold: float | None,
+                 posterior: np.ndarray | None = None) -> dict:
+    """What each repair changes: ``drop_ids`` (every flag), ``relabel`` ((id, class) where a
+    flag's suggested class differs from its label and has calibrated confidence >= threshold),
+    ``weights`` ((id, weight) of every flag: the probability that its given label is right,
+    from ``posterior`` (``noise_posterior``) when given, else from ``calibrated``; 3 decimals;
+    unflagged images weigh 1)."""
+    ids, given, flags = np.asarray(oof_ids).astype(str), np.asarray(given), np.asarray(flags, bool)
+    suggested = calibrated.argmax(axis=1)
+    confident = flags & (suggested != given) & (
+        calibrated.max(axis=1) >= (np.inf if threshold is None else threshold))
+    belief = calibrated if posterior is None else posterior
+    p_given = belief[np.arange(len(given)), given]
+    return {"drop_ids": tuple(str(i) for i in ids[flags]),
+            "relabel": tuple((str(i), int(c)) for i, c in zip(ids[confident], suggested[confident])),
+            "weights": tuple((str(i), round(float(w), 3))
+                             for i, w in zip(ids[flags], p_given[flags]))}
+
+
+def label_accounting(given: np.ndarray, true: np.ndarray, drop: np.ndarray | None = None,
+                     new_labels: np.ndarray | None = None,
+                     weights: np.ndarray | None = None) -> dict:
+    """What a repair does to the training labels: images kept, share of right labels before
+    and after (weighted by the loss weights when there are any), wrong labels fixed and right
+    labels broken by relabelling, wrong and right labels dropped (or, weighted, the weight
+    taken from wrong and from right labels)."""
+    given, true = np.asarray(given), np.asarray(true)
+    n = len(given)
+    drop = np.zeros(n, bool) if drop is None else np.asarray(drop, bool)
+    after = given if new_labels is None else np.asarray(new_labels)
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    right_before, right_after = given == true, after == true
+    kept = ~drop
+    return {
+        "size": int(kept.sum()), "original_size": n,
+        "right_before": float(right_before.mean()),
+        "right_after": float((w[kept] * right_after[kept]).sum() / w[kept].sum())
+        if kept.any() else float("nan"),
+        "fixed": int((kept & ~right_before & right_after).sum()),
+        "broken": int((kept & right_before & ~right_after).sum()),
+        "dropped_wrong": int((drop & ~right_before).sum()),
+        "dropped_right": int((drop & right_before).sum()),
+        "weight_off_wrong": float((1 - w)[kept & ~right_after].sum()),
+        "weight_off_right": float((1 - w)[kept & right_after].sum()),
+    }
+
+
+def recovered_fraction(clean: dict, noisy: dict, repaired: dict) -> dict | None:
+    """Share of the accuracy lost to noise that a repair wins back, ``(repaired - noisy) /
+    (clean - noisy)``, per seed (each a {seed: accuracy}; paired by seed), with its mean and
+    the 95% Student-t interval over seeds (NaN bounds with one seed). None when the noise cost
+    nothing on some seed (the ratio is then not a share of anything)."""
+    seeds = sorted(set(clean) & set(noisy) & set(repaired))
+    if not seeds or any(clean[s] - noisy[s] <= 0 for s in seeds):
+        return None
+    ratios = [(repaired[s] - noisy[s]) / (clean[s] - noisy[s]) for s in seeds]
+    mean, low, high = mean_interval(ratios)
+    return {"mean": mean, "low": low, "high": high, "per_seed": dict(zip(map(str, seeds), ratios))}
+
+
+def choose_repair(validation: dict[str, dict]) -> str:
+    """The candidate (``noisy`` = no repair, or a repair) with the highest mean validation
+    accuracy over the seeds every candidate has."""
+    seeds = set.intersection(*(set(v) for v in validation.values()))
+    return max(validation, key=lambda name: np.mean([validation[name][s] for s in seeds]))
+
+
+def _comparison_dict(c) -> dict:
+    return {"difference": c.difference, "low": c.low, "high": c.high, "n": c.n,
+            "verdict": c.verdict}
+
+
+# --- detection: the fold runs of one setting ---------------------------------------------
+
+@dataclasses.dataclass
+class Detection:
+    """Flags and repair plans of one setting, from its fold runs, without the injected mask."""
+
+    oof: OutOfFold
+    temperature: float
+    calibrated: np.ndarray
+    posterior: np.ndarray  # P(true class | image, given label): ``noise_posterior``
+    flags_by_rule: dict[str, np.ndarray]
+    rule: str
+    quality: np.ndarray
+    threshold: float
+    plans: dict
+
+    @property
+    def flags(self) -> np.ndarray:
+        return self.flags_by_rule[self.rule]
+
+    @property
+    def p_wrong(self) -> np.ndarray:
+        o = self.oof
+        return 1 - self.posterior[np.arange(len(o.given_labels)), o.given_labels]
+
+    def accounting(self) -> dict[str, dict]:
+        """``label_accounting`` of the noisy set and of each repair."""
+        o = self.oof
+        position = {i: n for n, i in enumerate(o.ids.astype(str))}
+        relabelled = o.given_labels.copy()
+        for i, c in self.plans["relabel"]:
+            relabelled[position[i]] = c
+        weights = np.ones(len(o.ids))
+        for i, w in self.plans["weights"]:
+            weights[position[i]] = w
+        return {"noisy": label_accounting(o.given_labels, o.true_labels),
+                "pruned": label_accounting(o.given_labels, o.true_labels, drop=self.flags),
+                "relabelled": label_accounting(o.given_labels, o.true_labels,
+                                               new_labels=relabelled),
+                "weighted": label_accounting(o.given_labels, o.true_labels, weights=weights)}
+
+    def summary(self) -> dict:
+        """The detection part of the analysis record (JSON)."""
+        o = self.oof
+        rules = {rule: {"expected": expected_detection(f, self.p_wrong),
+                        "graded": grade(f, o.noise_mask)}
+                 for rule, f in self.flags_by_rule.items()}
+        return {"temperature": self.temperature,
+                "fold_validation_accuracy": float(np.mean(
+                    o.validation_probs.argmax(axis=1) == o.validation_labels)),
+                "out_of_fold_accuracy": float(np.mean(o.probs.argmax(axis=1) == o.true_labels)),
+                "cleanlab_estimate": estimated_issues(o.given_labels, o.probs),
+                "expected_errors": float(self.p_wrong.sum()),
+                "injected": int(o.noise_mask.sum()), "training_images": int(len(o.ids)),
+                "rule": self.rule, "rules": rules,
+                "average_precision": ranking_quality(self.quality, o.noise_mask)[
+                    "average_precision"],
+                "relabel_threshold": self.threshold, "labels": self.accounting()}
+
+
+def analyse_folds(fold_records) -> Detection:
+    """Everything that follows from the fold runs of one setting, without the injected mask:
+    out-of-fold probabilities, calibration, the chosen rule's flags and the repair plans.
+    Raises ValueError when the runs do not share one training set or a fold is missing."""
+    oof = out_of_fold(fold_records)
+    temperature = fit_temperature(oof.validation_probs, oof.validation_labels)
+    calibrated = calibrate(oof.probs, temperature)
+    posterior = noise_posterior(oof.given_labels, oof.probs, calibrated)
+    flags_by_rule = flag_rules(oof.given_labels, oof.probs)
+    p_wrong = 1 - posterior[np.arange(len(oof.given_labels)), oof.given_labels]
+    rule = choose_rule(flags_by_rule, p_wrong)
+    threshold = relabel_threshold(calibrate(oof.validation_probs, temperature),
+                                  oof.validation_labels)
+    plans = repair_plans(oof.ids, oof.given_labels, flags_by_rule[rule], calibrated, threshold,
+                         posterior)
+    return Detection(oof, temperature, calibrated, posterior, flags_by_rule, rule,
+                       label_quality(oof.given_labels, oof.probs), threshold, plans)
+
+
+# --- the whole setting ---------------------------------------------------------------------
 
 @dataclasses.dataclass
 class Cleanup:
-    rate: float
-    oof: OutOfFold
-    flagged: np.ndarray
-    suggested: np.ndarray
-    clean: list[results.Record]
-    noisy: results.Record
-    pruned: results.Record
-    relabelled: results.Record
-    record: results.Record  # the analysis record: detection scores and recovered fractions
+    setting: Setting
+    detection: Detection
+    clean: list[results.Record]  # the clean baseline, one record per training seed
+    runs: dict[str, list[results.Record]]  # "noisy" and each repair: one record per seed
+    record: results.Record
 
     @property
     def analysis(self) -> dict:
         return self.record["analysis"]
 
-    @property
-    def retrains(self) -> dict[str, results.Record]:
-        """The three runs on this noise rate's training set, as given and after each repair."""
-        return {"noisy": self.noisy, "pruned": self.pruned, "relabelled": self.relabelled}
 
-    @property
-    def noise_loss(self) -> float:
-        """Test accuracy the noise cost: clean baseline mean minus the noisy run."""
-        return self.analysis["clean_test_accuracy_mean"] - self.analysis["test"]["noisy"]["accuracy"]
-
-    @property
-    def noise_comparison(self):
-        """The noisy run(s) against the clean baseline, paired by seed (``report.comparison``)."""
-        return comparison([self.noisy], self.clean)
-
-    @property
-    def loss_is_measurable(self) -> bool:
-        """Did the noise cost test accuracy, with a 95% confidence interval excluding zero?"""
-        return self.noise_comparison.verdict == "loss"
-
-    @property
-    def label_accuracy(self) -> dict:
-        return label_accuracy_after_repair(self.oof.given_labels, self.oof.true_labels,
-                                           self.flagged, self.suggested)
+def _accuracy(records, split: str = "test") -> dict:
+    return {r["seed"]: r.metric(split, "accuracy") for r in records}
 
 
-def clean_up(rate: float, profile: str | None = None, seed: int = 0,
-             folds: int = catalog.CV_FOLDS, baseline_seeds=catalog.BASELINE_SEEDS) -> Cleanup:
-    """Cross-validate, flag with cleanlab, grade the flags, retrain both repairs, record it all."""
-    fold_runs = run_all(catalog.cv_folds(rate, profile, seed, folds))
-    oof = out_of_fold(fold_runs)
-    flagged = find_issues(oof.given_labels, oof.probs)
-    suggested = oof.probs.argmax(axis=1)
-    flagged_ids = oof.ids[flagged]
-    clean = run_all(catalog.baselines(profile, baseline_seeds))
-    noisy, pruned, relabelled = run_all([
-        catalog.label_noise(rate, profile, seed),
-        catalog.pruned(rate, flagged_ids, profile, seed),
-        catalog.relabelled(rate, zip(flagged_ids, suggested[flagged]), profile, seed),
-    ])
-
-    clean_accuracy = float(np.mean([r.metric("test", "accuracy") for r in clean]))
-    clean_f1 = float(np.mean([r.metric("test", "macro_f1") for r in clean]))
-    analysis = {
-        "noise_rate": rate, "cv_folds": folds,
-        "detection": detection_scores(flagged, oof.noise_mask, oof.true_labels),
-        "test": {name: {"accuracy": rec.metric("test", "accuracy"),
-                        "macro_f1": rec.metric("test", "macro_f1")}
-                 for name, rec in (("noisy", noisy), ("pruned", pruned), ("relabelled", relabelled))},
-        "clean_test_accuracy_mean": clean_accuracy, "clean_test_macro_f1_mean": clean_f1,
-        "clean_test_accuracy_std": float(np.std([r.metric("test", "accuracy") for r in clean], ddof=1))
-        if len(clean) > 1 else 0.0,
-        "recovered_fraction": {
-            name: recovered_fraction(clean_accuracy, noisy.metric("test", "accuracy"),
-                                     rec.metric("test", "accuracy"))
-            for name, rec in (("pruned", pruned), ("relabelled", relabelled))},
-        "runs": {"folds": [r.key for r in fold_runs], "noisy": noisy.key, "pruned": pruned.key,
-                 "relabelled": relabelled.key, "clean": [r.key for r in clean]},
-    }
-    name = "confident_learning"
-    profile_name = noisy.profile
-    key = results.config_key({"analysis": name, **analysis["runs"]})
-    path = results.record_dir(profile_name, name, key)
-    record = results.load(path) or results.write(path, {
-        "name": name, "key": key, "profile": profile_name, "seed": seed, "kind": "analysis",
-        "summary": f"cleanlab on {rate:.0%} noise, {folds}-fold CV, prune + relabel",
-        "config": {"noise_rate": rate, "cv_folds": folds, "seed": seed,
-                   "recipe": noisy.config.get("recipe", LEGACY)},
-        "analysis": analysis, "provenance": provenance(seed, profile_name),
-    }, {"flagged_ids": flagged_ids, "suggested_labels": suggested[flagged],
-        "out_of_fold_probs": oof.probs.astype(np.float16), "train_ids": oof.ids})
-    return Cleanup(rate, oof, flagged, suggested, clean, noisy, pruned, relabelled, record)
+def _summarise(s: Setting, detection: Detection, clean, runs, k: int) -> dict:
+    out = {"setting": {"kind": s.kind, "rate": s.rate, "label": s.label, "name": s.name,
+                       "repairs": s.repairs},
+           "noise_seed": NOISE_SEED, "folds": k, "relabel_precision": RELABEL_PRECISION,
+           "detection": detection.summary(), "clean_test": _accuracy(clean)}
+    if not runs:
+        return out
+    validation = {name: _accuracy(records, "validation") for name, records in runs.items()}
+    test = {name: _accuracy(records) for name, records in runs.items()}
+    noise = compare_over_seeds(test["noisy"], out["clean_test"])
+    out |= {"seeds": sorted(test["noisy"]), "validation": validation, "test": test,
+            "noise_cost": _comparison_dict(noise), "recommended": choose_repair(validation)}
+    out["repairs"] = {}
+    for name in REPAIRS:
+        change = compare_over_seeds(test[name], test["noisy"])
+        recovered = recovered_fraction(out["clean_test"], test["noisy"], test[name]) \
+            if noise.verdict == "loss" else None
+        out["repairs"][name] = {"vs_noisy": _comparison_dict(change), "recovered": recovered}
+    return out
 
 
-def summary_table(cleanups: list[Cleanup]) -> pd.DataFrame:
-    """Detection quality, label quality after each repair, and test results: one column per
-    noise rate, one row per quantity (two noise rates read better side by side than 15 columns
-    wide)."""
+def _experiment_plan(s: Setting, profile: str) -> tuple[Detection | None, list, dict]:
+    """(the Detection when every fold run is recorded, else None; the fold experiments;
+    {seed: {run name: Experiment}} of the noisy runs and, once the folds are recorded, the
+    repairs) without training anything."""
+    fold_runs = fold_experiments(s, profile)
+    fold_records = [results.load(e.record_dir()) for e in fold_runs]
+    detection = analyse_folds(fold_records) if all(fold_records) else None
+    experiments = {}
+    if s.repairs:
+        for seed in seeds(profile):
+            experiments[seed] = {"noisy": noisy_experiment(s, profile, seed)}
+            if detection is not None:
+                experiments[seed] |= repair_experiments(s, profile, seed, detection.plans)
+    return detection, fold_runs, experiments
+
+
+def _analysis_key(s: Setting, profile: str, keys: dict) -> str:
+    return results.config_key({"analysis": ANALYSIS, "method": METHOD,
+                               "setting": dataclasses.asdict(s), "noise_seed": NOISE_SEED,
+                               "folds": folds(profile), "relabel_precision": RELABEL_PRECISION,
+                               **keys})
+
+
+def _keys(clean, fold_runs, experiments) -> dict:
+    return {"clean": [e.key() for e in clean], "folds": [e.key() for e in fold_runs],
+            "runs": {str(seed): {n: e.key() for n, e in runs.items()}
+                     for seed, runs in experiments.items()}}
+
+
+def planned(s: Setting | str | float, profile: str | None = None) -> list[tuple[str, bool]]:
+    """``(label, recorded?)`` for every record ``clean_up(s, profile)`` needs: the clean
+    baselines, the fold runs, per training seed the noisy run and the repairs (whose configs
+    are known once the folds are recorded), and the analysis record."""
+    s = setting(s)
+    profile = get_profile(profile).name
+    clean = catalog.baselines(profile, seeds(profile)) if s.repairs else []
+    detection, fold_runs, experiments = _experiment_plan(s, profile)
+    needed = [*clean, *fold_runs, *[e for runs in experiments.values() for e in runs.values()]]
+    # labelled as the scheduler labels single runs, so a run two steps need is counted once
+    out = [(f"{e.name}: {e.summary()}, seed {e.seed}", results.load(e.record_dir()) is not None)
+           for e in dict.fromkeys(needed)]
+    for seed in experiments:
+        if detection is None:
+            out += [(f"{s.label}, seed {seed}: {name} (configured once the folds are recorded)",
+                     False) for name in REPAIRS]
+    recorded = all(done for _, done in out) and results.load(results.record_dir(
+        profile, ANALYSIS, _analysis_key(s, profile, _keys(clean, fold_runs, experiments)))) \
+        is not None
+    return out + [(f"confident-learning analysis, {s.label}", recorded)]
+
+
+def clean_up(s: Setting | str | float, profile: str | None = None) -> Cleanup:
+    """Train what is missing (the fold runs, then per training seed the noisy run, the repairs
+    and the clean baseline), analyse, and record the analysis (idempotent: a second call reads
+    everything back). ``s``: a Setting, its name (``"pairs40"``) or a symmetric rate."""
+    s = setting(s)
+    profile = get_profile(profile).name
+    run_all(fold_experiments(s, profile))  # first: the repairs' configs follow from them
+    detection, fold_runs, experiments = _experiment_plan(s, profile)
+    clean = catalog.baselines(profile, seeds(profile)) if s.repairs else []
+    clean_records = run_all(clean)
+    runs: dict[str, list] = {}
+    for name in CANDIDATES if s.repairs else ():
+        runs[name] = run_all([experiments[seed][name] for seed in experiments])
+    key = _analysis_key(s, profile, _keys(clean, fold_runs, experiments))
+    path = results.record_dir(profile, ANALYSIS, key)
+    record = results.load(path)
+    if record is None:
+        k = len(fold_runs)
+        analysis = _summarise(s, detection, clean_records, runs, k) | {
+            "runs": _keys(clean, fold_runs, experiments)}
+        arrays = {"train_ids": detection.oof.ids.astype(str), "flags": detection.flags,
+                  "noise_mask": detection.oof.noise_mask,
+                  "label_quality": detection.quality.astype(np.float16),
+                  "calibrated_probs": detection.calibrated.astype(np.float16)}
+        first = results.load(fold_runs[0].record_dir())
+        n_seeds = len(experiments)
+        record = results.write(path, {
+            "name": ANALYSIS, "key": key, "profile": profile, "seed": NOISE_SEED,
+            "kind": "analysis",
+            "summary": f"confident learning on {s.label} noise: {k}-fold CV"
+                       + (f", three repairs, {n_seeds} training seeds" if s.repairs else ""),
+            "config": {"setting": dataclasses.asdict(s), "noise_rate": s.rate,
+                       "noise_kind": s.kind, "noise_seed": NOISE_SEED, "cv_folds": k,
+                       "seeds": sorted(experiments), "recipe": first.get("recipe")},
+            "analysis": analysis, "provenance": provenance(NOISE_SEED, profile),
+        }, arrays)
+    return Cleanup(s, detection, clean_records, runs, record)
+
+
+# --- what the page shows -------------------------------------------------------------------
+
+def _mean(values) -> float:
+    return float(np.mean(list(values)))
+
+
+def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
+    """One column per setting: the injected errors, cleanlab's and the calibrated models'
+    estimates of their number, the rule chosen without the mask, and how its flags grade
+    against the mask (from the setting's K fold runs)."""
     columns = {}
     for c in cleanups:
-        a = c.analysis
-        d = a["detection"]["overall"]
-        recovered = a["recovered_fraction"]
-        labels = c.label_accuracy
-        columns[f"{c.rate:.0%} noise"] = {
+        a, d = c.analysis, c.analysis["detection"]
+        graded = d["rules"][d["rule"]]["graded"]
+        columns[c.setting.label] = {
+            "fold runs": str(a["folds"]),
+            "training images": f"{d['training_images']:,}",
+            "out-of-fold accuracy (true labels)": pct(d["out_of_fold_accuracy"]),
             "injected errors": f"{d['injected']:,}",
-            "flagged by cleanlab": f"{d['flagged']:,}",
-            "precision / recall / F1": f"{d['precision']:.2f} / {d['recall']:.2f} / {d['f1']:.2f}",
-            "labels right: noisy set": pct(labels["noisy"]),
-            "labels right: pruned set": f"{pct(labels['pruned'])} of {labels['pruned_size']:,}",
-            "labels right: relabelled set": pct(labels["relabelled"]),
-            "test acc: clean baseline (mean of its seeds)": pct(a["clean_test_accuracy_mean"]),
-            "test acc: clean baseline, the noisy run's seed": pct(
-                next(r.metric("test", "accuracy") for r in c.clean
-                     if r["seed"] == c.noisy["seed"])),
-            "test acc: noisy": pct(a["test"]["noisy"]["accuracy"]),
-            "test acc: pruned": pct(a["test"]["pruned"]["accuracy"]),
-            "test acc: relabelled": pct(a["test"]["relabelled"]["accuracy"]),
-        } | {
-            # a share of a loss inside the seed band is a ratio of two noises: not shown
-            f"loss recovered: {name}": pct(recovered[name]) if c.loss_is_measurable
-            else "n/a (no loss with a CI that excludes zero)"
-            for name in ("pruned", "relabelled")
+            "cleanlab's estimate of the errors": f"{d['cleanlab_estimate']:,}",
+            "calibrated models' estimate": f"{d['expected_errors']:,.0f}",
+            "rule chosen (expected F1)": RULES[d["rule"]],
+            "flags": f"{graded['flagged']:,}",
+            "precision / recall / F1": f"{graded['precision']:.2f} / {graded['recall']:.2f} / "
+                                       f"{graded['f1']:.2f}",
+            "average precision of the ranking": f"{d['average_precision']:.2f}",
         }
     return pd.DataFrame(columns)
 
 
-def story(c: Cleanup) -> str:
-    """Markdown sentences on one noise rate; every verdict comes from ``report.comparison``."""
+def rules_table(c: Cleanup) -> pd.DataFrame:
+    """Every rule of one setting: flags, the expected F1 the choice used, and the precision,
+    recall and F1 graded against the mask."""
+    rows = {}
+    for rule, name in RULES.items():
+        p = c.analysis["detection"]["rules"][rule]
+        rows[name] = {"flags": f"{p['graded']['flagged']:,}",
+                      "expected F1 (no mask)": f"{p['expected']['f1']:.2f}",
+                      "precision (mask)": f"{p['graded']['precision']:.2f}",
+                      "recall (mask)": f"{p['graded']['recall']:.2f}",
+                      "F1 (mask)": f"{p['graded']['f1']:.2f}"}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+REPAIR_NAMES = {"noisy": "noisy (no repair)", "pruned": "flags dropped",
+                "relabelled": "confident flags relabelled", "weighted": "flags down-weighted"}
+
+
+def repairs_table(c: Cleanup) -> pd.DataFrame:
+    """One row per training set of one setting: images, share of right labels, fixes and
+    breakages (the same training set for every seed), validation and test accuracy (means over
+    the training seeds), the change of test accuracy
+    against the noisy runs with its 95% CI and verdict, and the recovered share of the loss
+    with its CI where the noise cost more than its CI."""
     a = c.analysis
-    d = a["detection"]["overall"]
-    noisy = a["test"]["noisy"]["accuracy"]
-    lines = [f"**{c.rate:.0%} noise.** cleanlab flagged {d['flagged']:,} of {len(c.flagged):,} "
-             f"training labels; {d['caught']:,} of the {d['injected']:,} injected errors are among them "
-             f"(precision {d['precision']:.2f}, recall {d['recall']:.2f}, F1 {d['f1']:.2f})."]
-    labels = c.label_accuracy
-    lines.append(f"Of the given labels {labels['noisy']:.1%} are right. Dropping the flagged images "
-                 f"leaves {labels['pruned_size']:,} images, {labels['pruned']:.1%} of them correctly "
-                 f"labelled. Relabelling keeps all {labels['size']:,}: it fixes {labels['fixed']:,} "
-                 f"wrong labels but overwrites {labels['broken']:,} right ones with the model's guess, "
-                 f"leaving {labels['relabelled']:.1%} right.")
-    lost = c.noise_comparison
-    same = "the clean baseline's run with the same seed" if lost.n == 1 else \
-        f"the clean baseline's runs with the same {lost.n} seeds"
-    lines.append(f"Noisy run vs {same}: {interval(lost)} of test accuracy; "
-                 f"{verdict_text(lost)}."
-                 + ("" if c.loss_is_measurable else " Without a measured loss there is "
-                    "nothing to recover, so recovered fractions are not shown."))
-    for name in ("pruned", "relabelled"):
-        change = comparison([c.retrains[name]], [c.noisy])
-        frac = a["recovered_fraction"][name]
-        frac_text = ("" if not c.loss_is_measurable else ", recovering none of the loss"
-                     if frac <= 0 else f", recovering {frac:.0%} of the loss")
-        lines.append(f"- {name.capitalize()} vs noisy: {interval(change)}{frac_text}; "
-                     f"{verdict_text(change)}.")
-    # a cut in the first epochs leaves a run crawling whatever its labels (Chapter 3)
-    cuts = {name: first_lr_cut(run.history) for name, run in c.retrains.items()}
-    lines.append("\nFirst learning-rate cut: "
-                 + ", ".join(f"{name} run {f'at epoch {cut}' if cut else 'never'}"
-                             for name, cut in cuts.items())
-                 + ". The training table below shows how each run went.")
-    return "\n".join(lines)
+    rows = {}
+    for name in CANDIDATES:
+        x = a["detection"]["labels"][name]
+        row = {"training images": f"{x['size']:,}",
+               "labels right": pct(x["right_after"]),
+               "fixed / broken": f"{x['fixed']:,} / {x['broken']:,}"
+               if name == "relabelled" else "",
+               "wrong / right dropped": f"{x['dropped_wrong']:,} / {x['dropped_right']:,}"
+               if name == "pruned" else "",
+               "validation accuracy": pct(_mean(a["validation"][name].values())),
+               "test accuracy, 95% CI": _mean_ci(a["test"][name].values()),
+               "test vs noisy, 95% CI": "", "verdict": "", "loss recovered, 95% CI": ""}
+        if name in REPAIRS:
+            change = _as_comparison(a["repairs"][name]["vs_noisy"])
+            row["test vs noisy, 95% CI"] = interval(change)
+            row["verdict"] = change.verdict
+            row["loss recovered, 95% CI"] = recovered_text(a["repairs"][name]["recovered"])
+        if name == a["recommended"]:
+            row["verdict"] = (row["verdict"] + "; " if row["verdict"] else "") + \
+                "recommended (validation)"
+        rows[REPAIR_NAMES[name]] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _as_comparison(d: dict):
+    from helpers.evaluate import Comparison
+
+    n = tuple(d["n"]) if isinstance(d["n"], list) else d["n"]
+    return Comparison(d["difference"], d["low"], d["high"], n, "paired t-test over seeds")
+
+
+def _mean_ci(values) -> str:
+    """``74.1% [73.0, 75.2]``: mean over seeds with its 95% Student-t interval."""
+    mean, low, high = mean_interval(list(values))
+    return pct(mean) + ("" if math.isnan(low) else f" [{100 * low:.1f}, {100 * high:.1f}]")
+
+
+def recovered_text(recovered: dict | None) -> str:
+    if recovered is None:
+        return "n/a (noise cost no measurable accuracy)"
+    if math.isnan(recovered["low"]):
+        return f"{recovered['mean']:.0%} (no interval)"
+    return f"{recovered['mean']:.0%} [{recovered['low']:.0%}, {recovered['high']:.0%}]"
+
+
+def noise_cost_text(c: Cleanup) -> str:
+    return interval(_as_comparison(c.analysis["noise_cost"]))
+
+
+def pr_curves(cleanups: list[Cleanup]):
+    """Precision-recall curves of cleanlab's label-quality ranking, one per setting, with the
+    chosen rule's flags as a dot."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for c in cleanups:
+        s = c.detection
+        curve = ranking_quality(s.quality, s.oof.noise_mask)
+        line, = ax.plot(curve["recall"], curve["precision"],
+                        label=f"{c.setting.label} (AP {curve['average_precision']:.2f})")
+        g = grade(s.flags, s.oof.noise_mask)
+        ax.plot([g["recall"]], [g["precision"]], "o", color=line.get_color())
+    ax.set(xlabel="recall (share of injected errors caught)",
+           ylabel="precision (share of flags that are errors)", xlim=(0, 1), ylim=(0, 1.02),
+           title="Ranking labels by cleanlab's label quality (dots: the chosen rule's flags)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def repairs_figure(cleanups: list[Cleanup]):
+    """Test accuracy of the clean baseline, the noisy runs and each repair per setting: means
+    over seeds with 95% CI bars."""
+    import matplotlib.pyplot as plt
+
+    shown = [c for c in cleanups if c.setting.repairs]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    names = ["clean", *CANDIDATES]
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        means, errors = [], []
+        for c in shown:
+            values = c.analysis["clean_test"] if name == "clean" else c.analysis["test"][name]
+            mean, low, high = mean_interval(list(values.values()))
+            means.append(100 * mean)
+            errors.append(0 if math.isnan(low) else 100 * (high - low) / 2)
+        x = np.arange(len(shown)) + (k - (len(names) - 1) / 2) * width
+        ax.bar(x, means, width, yerr=errors, capsize=3,
+               label="clean baseline" if name == "clean" else REPAIR_NAMES[name])
+    ax.set_xticks(np.arange(len(shown)), [c.setting.label for c in shown])
+    low = min(min(c.analysis["test"]["noisy"].values()) for c in shown) if shown else 0
+    ax.set(ylabel="test accuracy (%)", ylim=(max(0, 100 * low - 15), None),
+           title="Test accuracy after each repair (mean over seeds, 95% CI)")
+    ax.legend(fontsize=8, ncol=3, loc="lower left")
+    fig.tight_layout()
+    return fig
 
 
 def flag_gallery(c: Cleanup, per_group: int = 6):
     """Caught errors, then false alarms; captions read given → suggested (true)."""
     from helpers import data, plots
 
-    caught = np.flatnonzero(c.flagged & c.oof.noise_mask)[:per_group]
-    false_alarms = np.flatnonzero(c.flagged & ~c.oof.noise_mask)[:per_group]
-    shown = np.concatenate([caught, false_alarms])
-    images = data.load_split("train").by_ids(c.oof.ids[shown]).images
-    captions = [f"{CLASS_NAMES[c.oof.given_labels[i]]} → {CLASS_NAMES[c.suggested[i]]}\n"
-                f"({CLASS_NAMES[c.oof.true_labels[i]]})" for i in shown]
+    s = c.detection
+    o = s.oof
+    suggested = s.calibrated.argmax(axis=1)
+    order = np.argsort(s.quality, kind="stable")  # most suspicious first
+    caught = [i for i in order if s.flags[i] and o.noise_mask[i]][:per_group]
+    false_alarms = [i for i in order if s.flags[i] and not o.noise_mask[i]][:per_group]
+    shown = np.array(caught + false_alarms, dtype=int)
+    images = data.load_split("train").by_ids(o.ids[shown]).images
+    captions = [f"{CLASS_NAMES[o.given_labels[i]]} → {CLASS_NAMES[suggested[i]]}\n"
+                f"({CLASS_NAMES[o.true_labels[i]]})" for i in shown]
     return plots.image_gallery(
         images, captions, columns=per_group,
-        title=f"Flagged at {c.rate:.0%} noise: {len(caught)} caught errors, then "
-              f"{len(false_alarms)} false alarms")
+        title=f"{c.setting.label}: {len(caught)} caught errors, then {len(false_alarms)} false "
+              "alarms (most suspicious first)")
 
 
-def summary(c: Cleanup) -> dict[str, str]:
-    """What chapter 6's closing summary pastes (glue) for one noise rate: the flags and their
-    precision, and the noisy, pruned and relabelled runs' changes in test accuracy with their
-    95% CIs and verdicts (``report.comparison``)."""
-    d = c.analysis["detection"]["overall"]
-    out = {"cl_rate": f"{c.rate:.0%}", "cl_flagged": f"{d['flagged']:,}",
-           "cl_injected": f"{d['injected']:,}", "cl_precision": f"{d['precision']:.2f}",
-           "cl_recall": f"{d['recall']:.2f}"}
-    out |= report_change("cl_noise", [c.noisy], c.clean)
-    for name in ("pruned", "relabelled"):
-        out |= report_change(f"cl_{name}", [c.retrains[name]], [c.noisy])
+def runs_for_provenance(cleanups: list[Cleanup]) -> list[results.Record]:
+    out = []
+    for c in cleanups:
+        out += [c.record, *c.clean, *[r for rs in c.runs.values() for r in rs]]
     return out
+
+
+def training_runs(c: Cleanup) -> dict:
+    """{label: record} of every retrained run of a setting, for ``report.training_table``."""
+    return {f"{REPAIR_NAMES[name]}, seed {r['seed']}": r
+            for name, records in c.runs.items() for r in records}
+
+
+def summary(cleanups: list[Cleanup]) -> dict[str, str]:
+    """What the closing summary pastes (glue), per setting (``<name>_…``): detection F1 and
+    average precision, the noise's cost, the recommended repair, its change against the noisy
+    runs and its recovered share of the loss."""
+    out = {}
+    for c in cleanups:
+        a, p = c.analysis, c.setting.name
+        d = a["detection"]
+        graded = d["rules"][d["rule"]]["graded"]
+        out |= {f"{p}_label": c.setting.label, f"{p}_f1": f"{graded['f1']:.2f}",
+                f"{p}_precision": f"{graded['precision']:.2f}",
+                f"{p}_recall": f"{graded['recall']:.2f}",
+                f"{p}_flags": f"{graded['flagged']:,}",
+                f"{p}_injected": f"{d['injected']:,}",
+                f"{p}_ap": f"{d['average_precision']:.2f}"}
+        if not c.setting.repairs:
+            continue
+        noise = _as_comparison(a["noise_cost"])
+        best = a["recommended"]
+        out |= {f"{p}_noise_cost": interval(noise), f"{p}_noise_verdict": verdict_phrase(noise),
+                f"{p}_recommended": REPAIR_NAMES[best]}
+        if best == "noisy":
+            out |= {f"{p}_best_change": "no change (no repair chosen)",
+                    f"{p}_best_verdict": "nothing to compare",
+                    f"{p}_best_recovered": "none (no repair chosen)"}
+        else:
+            change = _as_comparison(a["repairs"][best]["vs_noisy"])
+            out |= {f"{p}_best_change": interval(change), f"{p}_best_verdict": verdict_phrase(change),
+                    f"{p}_best_recovered": recovered_text(a["repairs"][best]["recovered"])}
+        # the repair with the best test result, for "did validation pick it?"
+        test_best = max(CANDIDATES, key=lambda n: _mean(a["test"][n].values()))
+        out[f"{p}_test_best"] = REPAIR_NAMES[test_best]
+    return out
+
+
+def progress(profile: str | None = None, settings=SETTINGS) -> pd.DataFrame:
+    """One row per setting: how many of the records ``clean_up`` needs exist in ``profile``
+    (``planned``), and the first few missing ones by name."""
+    rows = {}
+    for s in settings:
+        plan = planned(s, profile)
+        missing = [label for label, done in plan if not done]
+        rows[s.label] = {"records needed": len(plan), "recorded": len(plan) - len(missing),
+                         "missing": len(missing),
+                         "first missing": "; ".join(missing[:2]) + (" …" if len(missing) > 2
+                                                                     else "")}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -68,7 +68,7 @@ def _augmentation(value) -> bool | str:
 
 # Fields added after records existed: left out of the key while they hold their default, so
 # the records made before them keep their keys.
-LATER_FIELDS = {"noise_kind": "symmetric", "sample_weights": ()}
+LATER_FIELDS = {"noise_kind": "symmetric", "sample_weights": (), "noise_seed": None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +98,9 @@ class Experiment:
     recipe: str | None = None  # None: $DCAI_RECIPE or helpers.recipe.CURRENT
     noise_kind: str = "symmetric"  # or "pairs": class-conditional (helpers.noise)
     sample_weights: tuple[tuple[str, float], ...] = ()  # training id -> loss weight in [0, 1]
+    # which labels the noise hits (and the cross-validation split); None: ``seed``. Runs that
+    # share one noisy training set but train with several seeds give it (confident learning)
+    noise_seed: int | None = None
 
     def __post_init__(self):
         set_ = lambda field, value: object.__setattr__(self, field, value)  # noqa: E731
@@ -114,6 +117,11 @@ class Experiment:
         set_("noise_rate", _number("noise_rate", self.noise_rate))
         set_("cv_folds", _integer("cv_folds", self.cv_folds, 0))
         set_("cv_fold", _integer("cv_fold", self.cv_fold, 0))
+        if self.noise_seed is not None:
+            set_("noise_seed", _integer("noise_seed", self.noise_seed, 0, 2**32))
+            # the default spelled out, or a noise seed with nothing to act on: one key
+            if self.noise_seed == self.seed or not (self.noise_rate or self.cv_folds):
+                set_("noise_seed", None)
         if not 0 <= self.noise_rate < 1:
             raise ValueError(
                 f"noise_rate must be in [0, 1) as a fraction (0.05 for 5%), got {self.noise_rate}")
@@ -169,6 +177,11 @@ class Experiment:
                     "at most that many, or use a smaller fraction")
 
     @property
+    def data_seed(self) -> int:
+        """The seed of the injected label noise and of the cross-validation split."""
+        return self.seed if self.noise_seed is None else self.noise_seed
+
+    @property
     def resolved_profile(self) -> Profile:
         return get_profile(self.profile)
 
@@ -200,6 +213,8 @@ class Experiment:
         if self.noise_rate:
             kind = " class-conditional (per pair)" if self.noise_kind == "pairs" else ""
             parts.append(f"noise {self.noise_rate:.0%}{kind}")
+            if self.noise_seed is not None:
+                parts.append(f"noise seed {self.noise_seed}")
         if self.augment is True:
             parts.append("augmented")
         elif self.augment:
@@ -236,7 +251,7 @@ def training_data(exp: Experiment) -> TrainingData:
     """Subset + extras, then injected noise, then the repairs (drop, relabel, reweight)."""
     split = data.make_split(exp.resolved_profile)
     chosen = data.training_set(split, exp.fraction, exp.extra)
-    given, mask = noise.inject_noise(chosen.labels, exp.noise_rate, seed=exp.seed,
+    given, mask = noise.inject_noise(chosen.labels, exp.noise_rate, seed=exp.data_seed,
                                      kind=exp.noise_kind)
     position = {i: n for n, i in enumerate(chosen.ids)}
     unknown = [i for i in list(exp.drop_ids) + [i for i, _ in exp.relabel]
@@ -377,7 +392,7 @@ def _fit(exp: Experiment, backup: Path | None, verbose: int) -> _Fitted:
     holdout_index = np.array([], dtype=int)
     if exp.cv_folds:
         fit_index, holdout_index = cv_split(assembled.given_labels, exp.cv_folds, exp.cv_fold,
-                                            exp.seed)
+                                            exp.data_seed)
     transform = augmentations.pipeline_augmentation(exp.augment) if isinstance(exp.augment, str) \
         else None
     weights = assembled.sample_weights[fit_index] if assembled.sample_weights is not None \

@@ -57,6 +57,12 @@ DEFAULT_PROFILE = "full"
 # scoring under a tenth of a run's wall time (measured in the deployment-shift chapter).
 SHIFT_SCORING_IMAGES = {"smoke": 50, "quick": 1000, "full": 2000}
 
+# Confident learning (``helpers.confident``): the fold runs that give the out-of-fold
+# probabilities (once per noise setting) and the training seeds of the noisy run and of every
+# repair. Smoke trims both so the chapter fits in CI; the code path is the same.
+CL_FOLDS = {"smoke": 2, "quick": 4, "full": 4}
+CL_SEEDS = {"smoke": (0, 1), "quick": (0, 1, 2), "full": (0, 1, 2)}
+
 
 ONLY_PROFILE_VARIABLE = "DCAI_ONLY_PROFILE"
 

@@ -13,8 +13,8 @@ at any time, and a second process never trains a run that another is training.
 
 from __future__ import annotations
 
-from helpers import catalog, recipe as recipes, results
-from helpers.catalog import BASELINE_SEEDS, CL_NOISE_RATES, NOISE_RATES
+from helpers import catalog, confident, recipe as recipes, results
+from helpers.catalog import BASELINE_SEEDS, NOISE_RATES
 from helpers.experiments import Experiment
 from helpers.profiles import get_profile
 
@@ -40,7 +40,7 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     learning's folds and repairs, the deduplicated retrain); then the second seed of everything,
     then the third. A step is an Experiment, or a tuple naming an analysis:
     ``("dataset_audit",)``, ``("test_set_audit",)``, ``("deduplicated", seed)``,
-    ``("confident_learning", rate)``."""
+    ``("confident_learning", setting name)`` (``helpers.confident.SETTINGS``)."""
     profile = get_profile(profile).name
     ordered = [*catalog.recipe_study(profile, seeds)]
     for n, seed in enumerate(seeds):
@@ -49,7 +49,7 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
             ordered += [("dataset_audit",), ("test_set_audit",)]
         ordered.append(("deduplicated", seed))
         if n == 0:
-            ordered += [("confident_learning", rate) for rate in CL_NOISE_RATES]
+            ordered += [("confident_learning", s.name) for s in confident.SETTINGS]
     assert all(exp in ordered for exp in catalog.article_grid(profile) + catalog.shift_grid(profile))
     return ordered
 
@@ -62,8 +62,6 @@ def run_step(step, profile: str | None = None):
         return run_experiment(step, verbose=2)
     kind, *args = step
     if kind == "confident_learning":
-        from helpers import confident
-
         return confident.clean_up(args[0], profile)
     if kind == "test_set_audit":
         from helpers import audit
@@ -89,19 +87,11 @@ def planned_runs(step, profile: str | None = None) -> list[tuple[str, bool]]:
                  results.load(step.record_dir()) is not None)]
     kind, *args = step
     if kind == "confident_learning":
-        rate = args[0]
-        runs = [run for exp in [*catalog.baselines(profile), *catalog.cv_folds(rate, profile),
-                                catalog.label_noise(rate, profile)]
-                for run in planned_runs(exp, profile)]
-        runs += [(f"{name}: noise {rate:.0%}, seed 0",
-                  _recorded_like(profile, name, noise_rate=rate, seed=0))
-                 for name in ("cl_pruned", "cl_relabelled")]
-        return runs + [(f"confident learning analysis at {rate:.0%} noise",
-                        _recorded_like(profile, "confident_learning", noise_rate=rate, seed=0))]
+        return confident.planned(args[0], profile)
     if kind == "test_set_audit":
-        model = catalog.more_data(1.0, profile)
-        return planned_runs(model, profile) + [
-            ("test-set audit", _recorded_like(profile, "test_set_audit", model_key=model.key()))]
+        from helpers import audit
+
+        return audit.planned(profile)
     if kind == "dataset_audit":
         from helpers import duplicates
 
@@ -148,22 +138,13 @@ CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
     + [catalog.more_cats_and_dogs(profile)],
     "05_more_data": lambda profile: catalog.baselines(profile)
     + [catalog.more_data(f, profile) for f in catalog.POOL_FRACTIONS if f != 0.5],
-    "06_confident_learning": lambda profile: [("confident_learning", r) for r in CL_NOISE_RATES],
+    "06_confident_learning": lambda profile: [("confident_learning", s.name)
+                                              for s in confident.SETTINGS],
     "07_test_set_audit": lambda profile: [("test_set_audit",)],
     "08_deployment_shift": lambda profile: catalog.shift_grid(profile),
     "09_dataset_audit": lambda profile: [("dataset_audit",)]
     + [("deduplicated", s) for s in BASELINE_SEEDS],
 }
-
-
-def _recorded_like(profile: str, name: str, **config) -> bool:
-    """Whether the registry holds a record called ``name`` of the book's recipe whose config
-    matches ``config`` (for runs whose full config is only known after other runs, like the
-    confident-learning repairs)."""
-    current = recipes.get_recipe().name
-    return any(r["name"] == name and results.record_recipe(r) == current
-               and all(r["config"].get(k) == v for k, v in config.items())
-               for r in results.iter_records(profile))
 
 
 def chapter_progress(chapter: str, profile: str | None = None) -> tuple[int, int]:

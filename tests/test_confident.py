@@ -1,37 +1,207 @@
-"""Grading and repair arithmetic of the confident-learning chapter, on hand-made labels."""
+"""Grading, rule choice and repair arithmetic of the confident-learning chapter, on hand-made
+arrays (no training)."""
+
+import math
 
 import numpy as np
 import pytest
 
 from helpers import confident
 
-#            0  1  2  3  4  5
+#                 0  1  2  3  4  5
 TRUE = np.array([0, 1, 2, 3, 4, 5])
 GIVEN = np.array([0, 1, 2, 3, 9, 8])  # the last two labels are wrong
 NOISE = GIVEN != TRUE
 
 
-def test_label_accuracy_after_repair_counts_fixes_and_breakages():
-    # flags: one real error (4) whose suggestion is right, one error (5) missed,
-    # one false alarm (1) whose suggestion is wrong, one false alarm (0) suggested correctly
+def test_grade_against_the_injected_mask():
     flagged = np.array([True, True, False, False, True, False])
-    suggested = np.array([0, 7, 2, 3, 4, 8])
-    acc = confident.label_accuracy_after_repair(GIVEN, TRUE, flagged, suggested)
-    assert acc["noisy"] == 4 / 6
-    assert acc["pruned_size"] == 3 and acc["pruned"] == 2 / 3  # kept 2, 3, 5; 5 is wrong
-    assert acc["fixed"] == 1 and acc["broken"] == 1
-    assert acc["relabelled"] == 4 / 6  # fixed one, broke one
+    g = confident.grade(flagged, NOISE)
+    assert g["caught"] == 1 and g["flagged"] == 3 and g["injected"] == 2
+    assert g["precision"] == pytest.approx(1 / 3) and g["recall"] == pytest.approx(1 / 2)
+    assert g["f1"] == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+    assert confident.grade(np.zeros(6, bool), NOISE)["precision"] == 0.0
 
 
-def test_detection_scores_against_the_injected_mask():
+def test_expected_detection_equals_grading_when_probabilities_are_certain():
     flagged = np.array([True, True, False, False, True, False])
-    graded = confident.detection_scores(flagged, NOISE, TRUE)
-    scores, per_class = graded["overall"], graded["per_class"]
-    assert scores["caught"] == 1 and scores["flagged"] == 3 and scores["injected"] == 2
-    assert scores["precision"] == 1 / 3 and scores["recall"] == 1 / 2
-    assert per_class["deer"]["caught"] == 1 and per_class["truck"]["flagged"] == 0  # class 4; absent
+    expected = confident.expected_detection(flagged, NOISE.astype(float))
+    graded = confident.grade(flagged, NOISE)
+    for key in ("precision", "recall", "f1"):
+        assert expected[key] == pytest.approx(graded[key])
+    assert expected["expected_errors"] == 2
 
 
-def test_recovered_fraction_is_undefined_when_noise_cost_nothing():
-    assert confident.recovered_fraction(0.70, 0.72, 0.71) is None
-    assert confident.recovered_fraction(0.70, 0.60, 0.65) == pytest.approx(0.5)
+def test_choose_rule_never_needs_the_mask_and_prefers_the_higher_expected_f1():
+    p_wrong = np.array([0.9, 0.8, 0.1, 0.1, 0.05, 0.05])
+    rules = {"few": np.array([1, 0, 0, 0, 0, 0], bool), "right": np.array([1, 1, 0, 0, 0, 0], bool),
+             "many": np.ones(6, bool)}
+    assert confident.choose_rule(rules, p_wrong) == "right"
+    # ties go to the first rule listed
+    assert confident.choose_rule({"a": rules["right"], "b": rules["right"]}, p_wrong) == "a"
+
+
+def test_average_precision_of_a_perfect_and_a_reversed_ranking():
+    quality = np.array([0.9, 0.8, 0.7, 0.6, 0.1, 0.2])  # the two wrong labels lowest
+    assert confident.ranking_quality(quality, NOISE)["average_precision"] == pytest.approx(1.0)
+    assert confident.ranking_quality(-quality, NOISE)["average_precision"] < 0.5
+    assert math.isnan(confident.ranking_quality(quality, np.zeros(6, bool))["average_precision"])
+
+
+def test_temperature_sharpens_probabilities_that_are_too_flat():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, (4000, 10))
+    sharp = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in sharp])  # calibrated by construction
+    flat = confident.calibrate(sharp, 3.0)  # the same ranking, far less confident
+    t = confident.fit_temperature(flat, labels)
+    assert t == pytest.approx(1 / 3, rel=0.15)
+    assert np.allclose(confident.calibrate(flat, t).sum(axis=1), 1)
+
+
+def test_relabel_threshold_is_chosen_on_validation_precision():
+    # confidence 0.9 .. 0.5; the two least confident guesses are wrong
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4], [0.55, 0.45]])
+    labels = np.array([0, 0, 0, 1, 1])
+    assert confident.relabel_threshold(probs, labels, target=0.9) == pytest.approx(0.7)
+    assert confident.relabel_threshold(probs, labels, target=0.6) == pytest.approx(0.55)
+    assert confident.relabel_threshold(probs, 1 - labels, target=0.9) is None  # none good enough
+
+
+def test_repair_plans_and_their_label_accounting():
+    ids = np.array([f"train_{i}" for i in range(6)])
+    calibrated = np.full((6, 10), 0.01)
+    calibrated[np.arange(6), TRUE] = 0.91  # the models are right, confidently...
+    calibrated[1] = 0.1  # ...except on image 1: flat, so not confident enough to relabel
+    flags = np.array([False, True, False, False, True, True])
+    plans = confident.repair_plans(ids, GIVEN, flags, calibrated, threshold=0.5)
+    assert plans["drop_ids"] == ("train_1", "train_4", "train_5")
+    assert plans["relabel"] == (("train_4", 4), ("train_5", 5))
+    assert dict(plans["weights"]) == {"train_1": 0.1, "train_4": 0.01, "train_5": 0.01}
+
+    pruned = confident.label_accounting(GIVEN, TRUE, drop=flags)
+    assert pruned["size"] == 3 and pruned["right_after"] == 1.0
+    assert pruned["dropped_wrong"] == 2 and pruned["dropped_right"] == 1
+    relabelled = confident.label_accounting(GIVEN, TRUE, new_labels=np.array([0, 7, 2, 3, 4, 5]))
+    assert relabelled["fixed"] == 2 and relabelled["broken"] == 1
+    assert relabelled["right_before"] == pytest.approx(4 / 6)
+    assert relabelled["right_after"] == pytest.approx(5 / 6)
+    weighted = confident.label_accounting(GIVEN, TRUE, weights=np.array([1, 1, 1, 1, 0, 0.5]))
+    assert weighted["right_after"] == pytest.approx(4 / 4.5)
+    assert weighted["weight_off_wrong"] == pytest.approx(1.5)
+
+
+def test_recovered_fraction_with_its_interval_over_seeds():
+    clean = {0: 0.80, 1: 0.81, 2: 0.79}
+    noisy = {0: 0.60, 1: 0.61, 2: 0.59}
+    repaired = {0: 0.70, 1: 0.72, 2: 0.68}  # per seed: 0.5, 0.55, 0.45
+    r = confident.recovered_fraction(clean, noisy, repaired)
+    assert r["mean"] == pytest.approx(0.5)
+    assert r["low"] < 0.5 < r["high"]
+    assert confident.recovered_fraction(clean, {0: 0.81, 1: 0.6, 2: 0.5}, repaired) is None
+    one = confident.recovered_fraction({0: 0.8}, {0: 0.6}, {0: 0.7})
+    assert one["mean"] == pytest.approx(0.5) and math.isnan(one["low"])
+
+
+def test_choose_repair_by_mean_validation_accuracy():
+    validation = {"noisy": {0: 0.6, 1: 0.62}, "pruned": {0: 0.65, 1: 0.61},
+                  "relabelled": {0: 0.7, 1: 0.5}}
+    assert confident.choose_repair(validation) == "pruned"
+
+
+def test_settings_cover_the_issue():
+    names = {s.name for s in confident.SETTINGS}
+    assert {"symmetric10", "symmetric40", "pairs40"} <= names
+    assert len(confident.seeds("full")) >= 3 and len(confident.seeds("quick")) >= 3
+    assert confident.folds("full") >= 4 and confident.folds("smoke") >= 2
+    assert confident.setting("pairs40").kind == "pairs"
+    with pytest.raises(ValueError):
+        confident.setting("nope")
+
+
+@pytest.mark.needs_data
+def test_smoke_end_to_end_detection_setting_is_planned_recorded_and_idempotent(results_dir):
+    """The detection-only setting in smoke, from an empty registry: ``planned`` lists the fold
+    runs and the analysis as missing, ``clean_up`` trains and records them, ``planned`` then
+    finds all of them, and a second call reads the same analysis record back."""
+    s = confident.setting("symmetric02")
+    before = confident.planned(s, "smoke")
+    assert len(before) == confident.folds("smoke") + 1 and not any(done for _, done in before)
+    first = confident.clean_up(s, "smoke")
+    assert all(done for _, done in confident.planned(s, "smoke"))
+    again = confident.clean_up(s, "smoke")
+    assert again.record.key == first.record.key
+    detection = first.analysis["detection"]
+    assert detection["rule"] in confident.RULES
+    assert set(detection["rules"]) == set(confident.RULES)
+    assert detection["injected"] == round(0.02 * detection["training_images"])
+    assert first.record.arrays["flags"].sum() == detection["rules"][detection["rule"]][
+        "graded"]["flagged"]
+
+
+class FakeRecord(dict):
+    """Just enough of a results.Record for the analysis: arrays, a seed, metrics."""
+
+    def __init__(self, seed=0, arrays=None, accuracy=None):
+        super().__init__(seed=seed, name="fake")
+        self.arrays = arrays or {}
+        self.accuracy = accuracy or {}
+
+    def metric(self, split, name):
+        return self.accuracy[split]
+
+
+def _fold_records(seed, n=400, folds=4, noise=0.3):
+    """K fake fold runs on a noisy training set whose models mostly know the true class."""
+    rng = np.random.default_rng(seed)
+    true = np.tile(np.arange(10), n // 10)
+    mask = rng.random(n) < noise
+    given = np.where(mask, (true + rng.integers(1, 10, n)) % 10, true)
+    probs = np.full((n, 10), 0.02)
+    probs[np.arange(n), true] += 0.6 + 0.2 * rng.random(n)
+    probs /= probs.sum(axis=1, keepdims=True)
+    val_labels = np.tile(np.arange(10), 20)
+    val = np.full((200, 10), 0.03)
+    guess = np.where(rng.random(200) < 0.85, val_labels, (val_labels + 1) % 10)
+    val[np.arange(200), guess] += 0.2 + 0.6 * rng.random(200)
+    val /= val.sum(axis=1, keepdims=True)
+    parts = np.array_split(rng.permutation(n), folds)
+    common = {"train_ids": np.array([f"train_{i:05d}" for i in range(n)]),
+              "train_given_labels": given, "train_true_labels": true, "train_noise_mask": mask,
+              "validation_probs": val, "validation_labels": val_labels}
+    return [FakeRecord(seed, {**common, "holdout_index": idx, "holdout_probs": probs[idx]})
+            for idx in parts]
+
+
+def test_analysis_from_fake_fold_runs_to_the_page_tables():
+    s = confident.setting("pairs40")
+    first = confident.analyse_folds(_fold_records(0))
+    graded = confident.grade(first.flags, first.oof.noise_mask)
+    assert graded["f1"] > 0.8  # the fake models know the true class: flags are good
+    assert first.threshold is not None and first.plans["relabel"]
+    assert first.accounting()["relabelled"]["fixed"] > first.accounting()["relabelled"]["broken"]
+
+    def runs(offset):
+        return [FakeRecord(seed, accuracy={"test": 0.6 + offset + 0.01 * seed,
+                                           "validation": 0.6 + offset + 0.005 * seed})
+                for seed in (0, 1, 2)]
+    clean = runs(0.2)
+    candidates = {"noisy": runs(0.0), "pruned": runs(0.1), "relabelled": runs(0.05),
+                  "weighted": runs(-0.01)}
+    candidates["pruned"][0].accuracy["test"] += 0.005  # so the differences vary over seeds
+    clean[1].accuracy["test"] += 0.004
+    analysis = confident._summarise(s, first, clean, candidates, k=4)
+    assert analysis["recommended"] == "pruned"
+    assert analysis["noise_cost"]["verdict"] == "loss"
+    assert analysis["repairs"]["pruned"]["recovered"]["mean"] == pytest.approx(0.5, abs=0.02)
+    import json
+
+    analysis = json.loads(json.dumps(analysis))  # as the record stores it
+    cleanup = confident.Cleanup(s, first, clean, candidates, {"analysis": analysis})
+    table = confident.repairs_table(cleanup)
+    assert "recommended (validation)" in table.loc["flags dropped", "verdict"]
+    assert confident.detection_table([cleanup]).shape[1] == 1
+    assert len(confident.rules_table(cleanup)) == len(confident.RULES)
+    glued = confident.summary([cleanup])
+    assert glued["pairs40_recommended"] == "flags dropped"
+    assert glued["pairs40_best_recovered"].startswith(("49%", "50%", "51%"))

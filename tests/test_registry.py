@@ -333,6 +333,30 @@ def test_class_conditional_noise_and_weights_reach_the_training_data():
         training_data(Experiment("x", profile="smoke", sample_weights=(("nope", 0.5),)))
 
 
+def test_noise_seed_is_left_out_of_the_key_when_it_changes_nothing():
+    """The default spelled out (noise seed = seed), or a noise seed with no noise and no folds
+    to act on, is the same experiment; another noise seed is a new one."""
+    noisy = Experiment("x", profile="smoke", seed=1, noise_rate=0.1)
+    assert noisy.key() == Experiment("x", profile="smoke", seed=1, noise_rate=0.1,
+                                     noise_seed=1).key()
+    shared = Experiment("x", profile="smoke", seed=1, noise_rate=0.1, noise_seed=0)
+    assert shared.key() != noisy.key() and shared.data_seed == 0
+    assert "noise seed 0" in shared.summary()
+    assert Experiment("x", profile="smoke", seed=1, noise_seed=0).noise_seed is None
+    with pytest.raises(ValueError, match="noise_seed"):
+        Experiment("x", profile="smoke", noise_rate=0.1, noise_seed=-1)
+
+
+@pytest.mark.needs_data
+def test_training_seeds_share_one_noisy_set_through_the_noise_seed():
+    first = training_data(Experiment("x", profile="smoke", seed=0, noise_rate=0.3))
+    shared = training_data(Experiment("x", profile="smoke", seed=2, noise_rate=0.3,
+                                      noise_seed=0))
+    own = training_data(Experiment("x", profile="smoke", seed=2, noise_rate=0.3))
+    assert np.array_equal(first.given_labels, shared.given_labels)
+    assert not np.array_equal(first.noise_mask, own.noise_mask)
+
+
 @pytest.mark.needs_data
 def test_records_carry_shifted_set_metrics_and_old_records_get_them(results_dir):
     from helpers import corruptions, experiments

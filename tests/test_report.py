@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers import catalog, report, results, scheduler
+from helpers import catalog, confident, report, results, scheduler
 from helpers.experiments import provenance
 
 
@@ -86,17 +86,23 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
     recorded, needed = scheduler.chapter_progress("02_label_noise", "smoke")
     assert (recorded, needed) == (3, 3 + len(catalog.NOISE_RATES))
 
-    # Chapter 6: baselines, folds and noisy run per rate, plus the two repairs and the analysis,
-    # whose configs only exist once the folds have flagged something.
+    # Chapter 6: the baseline's seeds, then per setting the fold runs, per training seed the
+    # noisy run and the three repairs (whose configs only exist once the folds have flagged
+    # something), and the analysis; the detection-only setting has folds and analysis only.
     recorded, needed = scheduler.chapter_progress("06_confident_learning", "smoke")
-    per_rate = catalog.CV_FOLDS + 1 + 2 + 1
-    assert (recorded, needed) == (3, 3 + per_rate * len(catalog.CL_NOISE_RATES))
-    record(catalog.pruned(0.10, [5, 9], "smoke"), 0.6)
-    assert scheduler.chapter_progress("06_confident_learning", "smoke")[0] == 4
+    seeds, k = len(confident.seeds("smoke")), confident.folds("smoke")
+    with_repairs = sum(s.repairs for s in confident.SETTINGS)
+    detection_only = len(confident.SETTINGS) - with_repairs
+    assert (recorded, needed) == (seeds, seeds + detection_only * (k + 1)
+                                  + with_repairs * (k + seeds * 4 + 1))
+    record(confident.fold_experiments(confident.setting("pairs40"), "smoke")[0], 0.6)
+    assert scheduler.chapter_progress("06_confident_learning", "smoke")[0] == seeds + 1
 
     table = scheduler.chapter_status("smoke")
     assert list(table.index) == list(scheduler.CHAPTERS)
-    assert table.loc["01_baseline", "missing"] == 0 and table.loc["07_test_set_audit", "recorded"] == 0
+    assert table.loc["01_baseline", "missing"] == 0
+    # the test-set audit's ensemble: the baseline's seeds and 4 other clean models, then the audit
+    assert tuple(table.loc["07_test_set_audit", ["recorded", "missing"]]) == (3, 4 + 1)
     with pytest.raises(ValueError, match="choose from 01_baseline"):
         scheduler.chapter_progress("99_nothing", "smoke")
 

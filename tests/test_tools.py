@@ -329,19 +329,21 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
                           capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**os.environ, "DCAI_RESULTS_DIR": str(results_dir)})
     header, *lines = done.stdout.splitlines()
-    assert header.startswith("72 records of smoke not made yet (no recorded run")  # 60 steps;
-    # the analyses train folds, repairs and retrains of their own
+    # 62 steps; the analyses train folds, repairs and retrains of their own: confident learning
+    # in smoke has 2 fold runs per setting, and per repair setting 1 noisy run beyond the round's
+    # (training seed 1 on noise seed 0), 2 x 3 repairs and an analysis
+    assert header.startswith("91 records of smoke not made yet (no recorded run")
     steps = [line.split("] ", 1)[1] for line in lines]
     # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 14
     # configurations (article grid, the two augmentations of chapter 8, 40% symmetric and
     # class-conditional noise) each followed by its deduplicated retrain; after the first round
-    # the dataset and test-set audits and the two confident-learning analyses
-    assert len(steps) == 11 + 3 * 14 + 3 + 2 + 2
+    # the dataset and test-set audits and the four confident-learning settings
+    assert len(steps) == 11 + 3 * 14 + 3 + 2 + 4
     assert sum(step.startswith("baseline") for step in steps) == 11
     assert sum("+10 cat, +10 dog" in step for step in steps) == 3
     assert sum(step.startswith("deployment_augmentation") for step in steps) == 3
     assert sum("class-conditional" in step for step in steps) == 3
-    assert sum(step.startswith("confident_learning") for step in steps) == 2
+    assert sum(step.startswith("confident_learning") for step in steps) == 4
     assert sum(step.startswith("deduplicated") for step in steps) == 3
     assert all(step.endswith("[to train]") for step in steps if "key=" in step)
     assert not results_dir.exists()  # listing trains nothing

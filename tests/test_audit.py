@@ -1,0 +1,62 @@
+"""The ensemble audit of the test labels, on hand-made probabilities (no training)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import audit
+
+
+class FakeRecord:
+    def __init__(self, name, probs, ids):
+        self.name = name
+        self.arrays = {"test_probs": np.asarray(probs, dtype=np.float16), "test_ids": ids}
+
+
+def test_ensemble_averages_normalised_probabilities_and_checks_the_test_images():
+    ids = np.array(["test_00000", "test_00001"])
+    a = FakeRecord("a", [[0.9, 0.1], [0.2, 0.8]], ids)
+    b = FakeRecord("b", [[0.5, 0.5], [0.4, 0.6]], ids)
+    assert np.allclose(audit.ensemble_probs([a, b]), [[0.7, 0.3], [0.3, 0.7]], atol=1e-3)
+    with pytest.raises(ValueError):
+        audit.ensemble_probs([a, FakeRecord("c", [[1, 0], [0, 1]], ids[::-1])])
+
+
+def _problem(n=300, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), n // classes)
+    probs = np.full((len(labels), classes), 0.05)
+    probs[np.arange(len(labels)), labels] = 0.9
+    wrong = rng.choice(len(labels), 12, replace=False)
+    labels = labels.copy()
+    labels[wrong] = (labels[wrong] + 1) % classes  # 12 given labels disagree with the models
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    return labels, probs, wrong
+
+
+def test_rank_labels_flags_the_disagreements_lowest_quality_first():
+    labels, probs, wrong = _problem()
+    probs[wrong[0]] = [0.98, 0.01, 0.01] if labels[wrong[0]] != 0 else [0.01, 0.98, 0.01]
+    indices = np.arange(len(labels)) + 1000
+    flagged = audit.rank_labels(labels, probs, indices)
+    assert list(flagged.columns) == ["test_index", "given_label", "suggested_label",
+                                     "label_quality"]
+    assert set(flagged["test_index"]) == set(wrong + 1000)
+    assert flagged["label_quality"].is_monotonic_increasing
+    assert flagged["test_index"].iloc[0] == wrong[0] + 1000  # the most certain disagreement
+
+
+def test_overlap_with_the_published_list_counts_only_scored_images():
+    published = pd.DataFrame({"test_index": [1, 2, 3, 50], "validated": [True, False, True, True]})
+    counts = audit.overlap([1, 2, 7], evaluated=range(10), published=published)
+    assert counts["published_candidates_in_test_set"] == 3  # 50 is not scored
+    assert counts["published_validated_in_test_set"] == 2
+    assert counts["flagged_in_candidates"] == 2 and counts["flagged_in_validated"] == 1
+    assert counts["validated_recall"] == 0.5
+
+
+def test_ranking_precision_of_the_validated_errors():
+    published = pd.DataFrame({"test_index": [4, 9], "validated": [True, True]})
+    assert audit.ranking_precision([4, 9, 0, 1], published, range(10)) == pytest.approx(1.0)
+    assert audit.ranking_precision([0, 1, 4, 9], published, range(10)) < 1.0
+    assert audit.ranking_precision([0, 1], published, [0, 1]) is None
