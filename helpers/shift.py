@@ -125,6 +125,30 @@ def comparison_table(groups: dict[str, list[results.Record]],
     return frame
 
 
+def gain_by_corruption(groups: dict[str, list[results.Record]], baseline: list[results.Record],
+                       severities=HARD) -> pd.DataFrame:
+    """Each configuration minus the baseline on every corruption alone (accuracy averaged over
+    ``severities``), paired over seeds: one row per corruption (its family and whether the
+    deployment-mimicking augmentation imitates it), one column per configuration with the
+    difference in points, its 95% CI and the verdict."""
+    family = {c: f for f, names in FAMILIES.items() for c in names}
+    rows = {}
+    for corruption in CORRUPTIONS:
+        row = {"family": family[corruption],
+               "imitated": "yes" if corruption in MIMICKED else "held out"}
+        for label, records in groups.items():
+            c = compare_over_seeds(
+                {r["seed"]: shifted_accuracy(r, (corruption,), severities) for r in records},
+                {r["seed"]: shifted_accuracy(r, (corruption,), severities) for r in baseline},
+                paired=True)
+            row[label] = f"{interval(c)}: {verdict_phrase(c)}"
+        rows[corruption.replace("_", " ")] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = (f"change vs the baseline, severity {min(severities)}-{max(severities)} "
+                        "(points, 95% CI)")
+    return frame
+
+
 def worst_sets(records: list[results.Record], k: int = 3) -> list[tuple[str, int, float]]:
     """The k shifted sets (corruption, severity, mean accuracy) on which ``records`` score
     lowest."""
@@ -171,6 +195,12 @@ def scoring_cost(records: list[results.Record]) -> dict[str, float]:
             "share": float(np.mean(share)) if share else math.nan}
 
 
+def _paired(records: list[results.Record], baseline: list[results.Record]):
+    """(record, baseline record) pairs of the seeds both have."""
+    base = {r["seed"]: r for r in baseline}
+    return [(r, base[r["seed"]]) for r in records if r["seed"] in base]
+
+
 def summary(baseline: list[results.Record], mimic: list[results.Record],
             crop: list[results.Record]) -> dict[str, str]:
     """The values the chapter's closing sentences glue in (names ``shift_*``)."""
@@ -189,6 +219,11 @@ def summary(baseline: list[results.Record], mimic: list[results.Record],
             c = compare(records, baseline, scope)
             out[f"{prefix}_{name}"] = interval(c)
             out[f"{prefix}_{name}_verdict"] = verdict_phrase(c)
+    held_gains = {c: np.mean([shifted_accuracy(m, (c,), HARD) - shifted_accuracy(b, (c,), HARD)
+                              for m, b in _paired(mimic, baseline)]) for c in HELD_OUT}
+    top = sorted(held_gains, key=held_gains.get, reverse=True)[:3]
+    out["shift_mimic_top_held"] = ", ".join(
+        f"{c.replace('_', ' ')} ({100 * held_gains[c]:+.1f} points)" for c in top)
     from helpers.profiles import SHIFT_SCORING_IMAGES
 
     profile = baseline[0].profile

@@ -291,6 +291,29 @@ def test_committed_outputs_never_come_from_smoke():
         assert "Profile `smoke`" not in text, f"{path.name} has smoke outputs committed"
 
 
+def test_runner_drops_tensorflow_native_startup_lines_but_keeps_warnings():
+    import nbformat
+    from helpers.run import drop_native_startup_logs
+
+    startup = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
+               "STDERR\nI0000 00:00:1796012079.994263   12510 port.cc:153] oneDNN custom "
+               "operations are on.\nI0000 00:00:1796012079.997987   12510 cudart_stub.cc:31] "
+               "Could not find cuda drivers on your machine, GPU will not be used.\n")
+    kept = "UserWarning: something the reader should see\n"
+    cell = nbformat.v4.new_code_cell("import tensorflow")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=startup),
+                    nbformat.v4.new_output("stream", name="stderr", text=startup + kept),
+                    nbformat.v4.new_output("stream", name="stdout", text="I0000 stays in stdout\n")]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    drop_native_startup_logs(nb)
+    assert [o["text"] for o in nb.cells[0].outputs] == [kept, "I0000 stays in stdout\n"]
+
+
+def test_committed_notebooks_carry_no_tensorflow_startup_lines():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + [ROOT / "book/results_overview.ipynb"]:
+        assert "absl::InitializeLog" not in path.read_text(), f"{path.name}: re-run it with helpers.run"
+
+
 @pytest.mark.needs_data
 def test_runner_executes_a_notebook_in_smoke(tmp_path):
     done = subprocess.run(
