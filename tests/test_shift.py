@@ -66,6 +66,8 @@ def test_tables_of_the_baseline(results_dir):
     assert summary["shift_crop_clean_verdict"] == "no detectable difference"
     assert summary["shift_cost_seconds"] == "10 s" and summary["shift_cost_share"] == "10.0%"
     assert summary["shift_profile"] == "smoke" and summary["shift_images_per_set"] == "50"
+    assert summary["shift_mimic_abs_mimic"] == "54.2%"  # 0.70 - 0.08 * 4 + 0.01 + 0.152
+    assert summary["shift_mimic_all_verdict"] == "a real gain"
 
 
 def test_gain_by_corruption_pairs_seeds_per_corruption(results_dir):
