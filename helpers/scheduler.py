@@ -30,7 +30,9 @@ def _round(profile: str, seed: int) -> list[Experiment]:
             catalog.label_noise(0.01, profile, seed), catalog.augmentation(profile, seed),
             catalog.more_cats_and_dogs(profile, seed), catalog.more_data(0.25, profile, seed),
             catalog.more_data(0.75, profile, seed),
-            *[catalog.label_noise(r, profile, seed) for r in NOISE_RATES if r not in (0.01, 0.10)]]
+            *[catalog.label_noise(r, profile, seed) for r in NOISE_RATES if r not in (0.01, 0.10)],
+            # crop+flip's halves alone (which one does the work; no page shows them yet)
+            catalog.crop_only(profile, seed), catalog.flip_only(profile, seed)]
 
 
 def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
@@ -143,7 +145,8 @@ CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
     "02_label_noise": lambda profile: catalog.baselines(profile)
     + [catalog.label_noise(r, profile) for r in NOISE_RATES],
     "03_augmentation": lambda profile: catalog.baselines(profile)
-    + [catalog.augmentation(profile), catalog.crop_flip(profile)],
+    + [make(profile, seed) for seed in BASELINE_SEEDS
+       for make in (catalog.augmentation, catalog.crop_flip)],
     "04_more_cats_and_dogs": lambda profile: catalog.baselines(profile)
     + [catalog.more_cats_and_dogs(profile)],
     "05_more_data": lambda profile: catalog.baselines(profile)

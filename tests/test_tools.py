@@ -352,17 +352,19 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
                           capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**os.environ, "DCAI_RESULTS_DIR": str(results_dir)})
     header, *lines = done.stdout.splitlines()
-    assert header.startswith("72 records of smoke not made yet (no recorded run")  # 60 steps;
+    assert header.startswith("78 records of smoke not made yet (no recorded run")  # 66 steps;
     # the analyses train folds, repairs and retrains of their own
     steps = [line.split("] ", 1)[1] for line in lines]
-    # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 14
+    # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 16
     # configurations (article grid, the two augmentations of chapter 8, 40% symmetric and
-    # class-conditional noise) each followed by its deduplicated retrain; after the first round
+    # class-conditional noise, crop+flip's halves alone) each followed by its deduplicated
+    # retrain; after the first round
     # the dataset and test-set audits and the two confident-learning analyses
-    assert len(steps) == 11 + 3 * 14 + 3 + 2 + 2
+    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 2
     assert sum(step.startswith("baseline") for step in steps) == 11
     assert sum("+10 cat, +10 dog" in step for step in steps) == 3
     assert sum(step.startswith("deployment_augmentation") for step in steps) == 3
+    assert sum(step.startswith(("crop_only", "flip_only")) for step in steps) == 6
     assert sum("class-conditional" in step for step in steps) == 3
     assert sum(step.startswith("confident_learning") for step in steps) == 2
     assert sum(step.startswith("deduplicated") for step in steps) == 3
