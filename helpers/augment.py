@@ -9,6 +9,7 @@ batch), so a resumed run sees exactly the batches of an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -21,14 +22,20 @@ PIPELINE_AUGMENTATIONS = {
     "crop_flip": "pad 4 pixels (zeros), random 32x32 crop, random horizontal flip (CIFAR practice)",
     "weather": "half the images get snow, frost or fog at a random severity 1-5 "
                "(the deployment-mimicking augmentation; CIFAR-10-C's definitions)",
+    # the two halves of crop_flip alone, to tell which one does the work
+    "crop": "pad 4 pixels (zeros), random 32x32 crop; no flip",
+    "flip": "random horizontal flip; no crop",
 }
 
 
-def crop_flip(images: np.ndarray, seed: int, padding: int = CROP_PADDING) -> np.ndarray:
+def crop_flip(images: np.ndarray, seed: int, padding: int = CROP_PADDING, crop: bool = True,
+              mirror: bool = True) -> np.ndarray:
     """Pad-and-random-crop plus horizontal flip, the standard CIFAR augmentation (He et al.,
     2016): each image is zero-padded by ``padding`` pixels on every side, a window of the
     original size is cut at a uniformly random offset, and the result is mirrored left-right
-    with probability 1/2. ``images``: uint8 (n, h, w, c); returns a new array, same shape."""
+    with probability 1/2. ``crop=False`` keeps every window centred (no shift) and
+    ``mirror=False`` never flips: the two halves alone, with the same random draws.
+    ``images``: uint8 (n, h, w, c); returns a new array, same shape."""
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images must be a batch (n, h, w, c), got shape {images.shape}")
@@ -37,6 +44,10 @@ def crop_flip(images: np.ndarray, seed: int, padding: int = CROP_PADDING) -> np.
     dy = rng.integers(0, 2 * padding + 1, size=n)
     dx = rng.integers(0, 2 * padding + 1, size=n)
     flip = rng.random(n) < 0.5
+    if not crop:
+        dy[:] = dx[:] = padding
+    if not mirror:
+        flip[:] = False
     padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     rows = dy[:, None] + np.arange(h)[None, :]  # (n, h)
     cols = dx[:, None] + np.arange(w)[None, :]  # (n, w)
@@ -49,6 +60,10 @@ def pipeline_augmentation(kind: str) -> Callable[[np.ndarray, int], np.ndarray]:
     the choices for an unknown kind."""
     if kind == "crop_flip":
         return crop_flip
+    if kind == "crop":
+        return functools.partial(crop_flip, mirror=False)
+    if kind == "flip":
+        return functools.partial(crop_flip, crop=False)
     if kind == "weather":
         mimic = corruptions.mimic_augmentation("weather", probability=0.5)
         return lambda images, seed: mimic(images, seed=seed)

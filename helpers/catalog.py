@@ -53,6 +53,16 @@ def crop_flip(profile: str | None = None, seed: int = 0) -> Experiment:
     return Experiment("crop_flip", profile=profile, seed=seed, augment="crop_flip")
 
 
+def crop_only(profile: str | None = None, seed: int = 0) -> Experiment:
+    """The crop half of crop+flip alone: pad 4 pixels, random 32x32 crop, no flip."""
+    return Experiment("crop_only", profile=profile, seed=seed, augment="crop")
+
+
+def flip_only(profile: str | None = None, seed: int = 0) -> Experiment:
+    """The flip half of crop+flip alone: random horizontal flip, no crop."""
+    return Experiment("flip_only", profile=profile, seed=seed, augment="flip")
+
+
 def deployment_augmentation(profile: str | None = None, seed: int = 0) -> Experiment:
     """Augmentation that mimics the deployment condition: snow, frost or fog on half the
     images (the weather family of ``helpers.corruptions``; the other families are held out)."""

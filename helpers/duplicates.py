@@ -256,23 +256,19 @@ def average_precision(distances: np.ndarray, found: np.ndarray) -> float:
 
 def groups_from_sets(sets) -> list[list[int]]:
     """Connected groups (sorted, size ≥ 2) from Datalab's ``near_duplicate_sets`` (for each
-    example, the indices of its near-duplicates)."""
-    parent = list(range(len(sets)))
+    example, the indices of its near-duplicates): the connected components of that graph
+    (``scipy.sparse.csgraph.connected_components``), ordered by their first member."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, members in enumerate(sets):
-        for j in members:
-            a, b = root(i), root(int(j))
-            if a != b:
-                parent[max(a, b)] = min(a, b)
+    n = len(sets)
+    rows = [i for i, members in enumerate(sets) for _ in members]
+    cols = [int(j) for members in sets for j in members]
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
     grouped: dict[int, list[int]] = {}
-    for i in range(len(sets)):
-        grouped.setdefault(root(i), []).append(i)
+    for i, c in enumerate(component):  # members in index order; groups keyed by first member
+        grouped.setdefault(int(c), []).append(i)
     return sorted((g for g in grouped.values() if len(g) > 1), key=lambda g: g[0])
 
 

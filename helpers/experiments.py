@@ -427,8 +427,7 @@ def trained_model(exp: Experiment):
         if not path.exists():
             with results.run_lock(exp.record_dir()):
                 if not path.exists():
-                    backup = results.results_root() / exp.profile / ".partial" / (
-                        exp.record_dir().name + "-weights")
+                    backup = results.partial_dir(exp.record_dir(), "-weights")
                     fitted = _fit(exp, backup, verbose=0)
                     _keep_weights(exp, fitted.model)
                     shutil.rmtree(backup, ignore_errors=True)
@@ -482,7 +481,7 @@ def _train_and_record(exp: Experiment, path: Path, verbose: int) -> results.Reco
     from helpers import evaluate, model, train
 
     split = data.make_split(exp.resolved_profile)
-    backup = results.results_root() / exp.profile / ".partial" / path.name
+    backup = results.partial_dir(path)
     fitted = _fit(exp, backup, verbose)
     trained, history, assembled = fitted.model, fitted.history, fitted.assembled
     fit_index, holdout_index = fitted.fit_index, fitted.holdout_index

@@ -155,29 +155,31 @@ def verdict_text(c: Comparison) -> str:
 
 
 def compare(label: str, records: list[Record], baseline: list[Record], split: str = "test",
-            metric: str = "accuracy") -> str:
-    """One sentence: how ``records`` compare with the baseline (``comparison``). When the
-    comparison is paired, both means are over the seeds the two have in common, so the
-    difference quoted is the difference of the numbers quoted."""
+            metric: str = "accuracy", against: str = "the baseline") -> str:
+    """One sentence: how ``records`` compare with the baseline (``comparison``), which the
+    sentence calls ``against``. When the comparison is paired, both means are over the seeds
+    the two have in common, so the difference quoted is the difference of the numbers quoted."""
     c = comparison(records, baseline, split, metric)
     ours, base = by_seed(records, split, metric), by_seed(baseline, split, metric)
     name = f"{split} {METRIC_NAMES[metric]}"
     if isinstance(c.n, tuple):  # unpaired: all runs on both sides
         value, base_value = np.mean(list(ours.values())), np.mean(list(base.values()))
-        against = f"the baseline's {pct(base_value)} ({len(base)} seeds)"
+        versus = f"{against}'s {pct(base_value)} ({len(base)} seeds)"
     else:
         common = sorted(set(ours) & set(base))
         value = np.mean([ours[s] for s in common])
         base_value = np.mean([base[s] for s in common])
         seeds = ", ".join(map(str, common))
-        against = (f"the baseline's {pct(base_value)} on the same seed{'s' if len(common) > 1 else ''}"
-                   f" ({seeds})")
-    return (f"{label}: {name} {pct(value)} vs {against}; difference {interval(c)} "
+        versus = (f"{against}'s {pct(base_value)} on the same seed{'s' if len(common) > 1 else ''}"
+                  f" ({seeds})")
+    return (f"{label}: {name} {pct(value)} vs {versus}; difference {interval(c)} "
             f"({_seed_count(c)}): {verdict_text(c)}.")
 
 
-def comparisons(label: str, records: list[Record], baseline: list[Record]) -> Markdown:
-    sentences = [compare(label, records, baseline, split, metric)
+def comparisons(label: str, records: list[Record], baseline: list[Record],
+                against: str = "the baseline") -> Markdown:
+    """``compare`` on validation and test, accuracy and macro-F1, as a bulleted list."""
+    sentences = [compare(label, records, baseline, split, metric, against)
                  for split in ("validation", "test") for metric in METRIC_NAMES]
     return Markdown("\n".join(f"- {s}" for s in sentences))
 

@@ -332,6 +332,13 @@ def ensure_writable(profile: str) -> Path:
     return folder
 
 
+def partial_dir(record_dir: Path, suffix: str = "") -> Path:
+    """Where an interrupted run of ``record_dir`` keeps its checkpoint:
+    ``<registry>/<profile>/.partial/<folder name><suffix>`` (git-ignored)."""
+    record_dir = Path(record_dir)
+    return record_dir.parent / PARTIAL_DIR / f"{record_dir.name}{suffix}"
+
+
 def lock_file(record_dir: Path) -> Path:
     """The lock file of a run: ``<registry>/<profile>/.locks/<folder name>.lock``."""
     record_dir = Path(record_dir)

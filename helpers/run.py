@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -34,6 +35,14 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 EXTRA_PAGES = [REPO_ROOT / "book" / f"{name}.ipynb" for name in (
     "experimental_setup", "results_overview", "intro", "closing_thoughts")]
 INJECTED_TAG = "injected-parameters"
+# TensorFlow's native start-up notes (oneDNN, no CUDA driver) are written by absl straight to
+# the process's stderr before its logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot
+# silence them (TensorFlow 2.21); the kernel relays them into the first cell that imports it.
+# Only these INFO lines and absl's preamble are dropped from executed notebooks; warnings
+# and errors (W..., E... lines) stay.
+_NATIVE_STARTUP = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+    r"STDERR|I\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*)\n?", re.MULTILINE)
 
 
 class NotebookFailed(RuntimeError):
@@ -61,6 +70,22 @@ def resolve(names: list[str]) -> list[Path]:
 
 def _is_injected(cell) -> bool:
     return INJECTED_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def drop_native_startup_logs(nb) -> None:
+    """Remove TensorFlow's native start-up INFO lines (``_NATIVE_STARTUP``) from the stderr
+    stream outputs of ``nb`` (an nbformat notebook, changed in place); a stream left empty is
+    removed."""
+    for cell in nb.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                output["text"] = _NATIVE_STARTUP.sub("", output.get("text", ""))
+                if not output["text"].strip():
+                    continue
+            kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
 
 
 def _first_line(source: str) -> str:
@@ -155,6 +180,7 @@ def execute(path: Path, profile: str, output: Path | None = None) -> None:
             ) from error
         executed = nbformat.read(tmp, as_version=4)
         executed.cells = [cell for cell in executed.cells if not _is_injected(cell)]
+        drop_native_startup_logs(executed)
         meta = executed.metadata.setdefault("papermill", {})
         meta["parameters"] = {"profile": profile}  # passed as DCAI_PROFILE, not injected
         meta["input_path"] = meta["output_path"] = _relative(output)

@@ -30,7 +30,9 @@ def _round(profile: str, seed: int) -> list[Experiment]:
             catalog.label_noise(0.01, profile, seed), catalog.augmentation(profile, seed),
             catalog.more_cats_and_dogs(profile, seed), catalog.more_data(0.25, profile, seed),
             catalog.more_data(0.75, profile, seed),
-            *[catalog.label_noise(r, profile, seed) for r in NOISE_RATES if r not in (0.01, 0.10)]]
+            *[catalog.label_noise(r, profile, seed) for r in NOISE_RATES if r not in (0.01, 0.10)],
+            # crop+flip's halves alone (which one does the work; no page shows them yet)
+            catalog.crop_only(profile, seed), catalog.flip_only(profile, seed)]
 
 
 def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
@@ -50,7 +52,8 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
         ordered.append(("deduplicated", seed))
         if n == 0:
             ordered += [("confident_learning", s.name) for s in confident.SETTINGS]
-    assert all(exp in ordered for exp in catalog.article_grid(profile) + catalog.shift_grid(profile))
+    assert all(exp in ordered
+               for exp in catalog.article_grid(profile) + catalog.shift_grid(profile))
     return ordered
 
 
@@ -103,23 +106,27 @@ def planned_runs(step, profile: str | None = None) -> list[tuple[str, bool]]:
     raise ValueError(f"unknown step {step!r}")
 
 
-def describe(step, profile: str | None = None) -> str:
+def describe(step, profile: str | None = None, runs: list | None = None) -> str:
+    """One line about ``step``; ``runs``: its ``planned_runs`` if already looked up."""
+    runs = planned_runs(step, profile) if runs is None else runs
     if isinstance(step, Experiment):
-        status = "recorded" if results.load(step.record_dir()) else "to train"
+        status = "recorded" if runs[0][1] else "to train"
         return f"{step.name:<24} seed={step.seed} {step.summary()}  key={step.key()}  [{status}]"
-    runs = planned_runs(step, profile)
     done = sum(recorded for _, recorded in runs)
     return (" ".join(map(str, step)) + f"  (analysis: {done} of {len(runs)} records made; it "
             "trains the runs it needs that are missing)")
 
 
-def remaining(profile: str | None = None) -> tuple[list[str], float | None]:
+def remaining(profile: str | None = None,
+              plans: list | None = None) -> tuple[list[str], float | None]:
     """The runs of ``schedule`` not recorded yet (labels, in order) and an estimate of the
     hours they need: their number times the mean wall time (training steps + validation) of
-    the recorded runs of the book's recipe in this profile (None when none is recorded)."""
+    the recorded runs of the book's recipe in this profile (None when none is recorded).
+    ``plans``: the ``planned_runs`` of every step of ``schedule(profile)``, if already looked up."""
     profile = get_profile(profile).name
-    missing = [label for step in schedule(profile) for label, done in planned_runs(step, profile)
-               if not done]
+    if plans is None:
+        plans = [planned_runs(step, profile) for step in schedule(profile)]
+    missing = [label for runs in plans for label, done in runs if not done]
     missing = list(dict.fromkeys(missing))
     current = recipes.get_recipe().name
     seconds = [results.wall_seconds(r) for r in results.iter_records(profile)
@@ -133,7 +140,8 @@ CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
     "02_label_noise": lambda profile: catalog.baselines(profile)
     + [catalog.label_noise(r, profile) for r in NOISE_RATES],
     "03_augmentation": lambda profile: catalog.baselines(profile)
-    + [catalog.augmentation(profile), catalog.crop_flip(profile)],
+    + [make(profile, seed) for seed in BASELINE_SEEDS
+       for make in (catalog.augmentation, catalog.crop_flip)],
     "04_more_cats_and_dogs": lambda profile: catalog.baselines(profile)
     + [catalog.more_cats_and_dogs(profile)],
     "05_more_data": lambda profile: catalog.baselines(profile)
@@ -189,13 +197,16 @@ def main(argv=None) -> int:
     except ValueError as error:
         parser.error(str(error))
     steps = schedule(profile)
-    missing, hours = remaining(profile)
+    plans = [planned_runs(step, profile) for step in steps]
+    missing, hours = remaining(profile, plans)
     estimate = f"about {hours:.1f} hours at the recorded runs' mean" if hours is not None else \
         "no recorded run of this recipe to estimate the time from yet"
     print(f"{len(missing)} records of {profile} not made yet ({estimate}); the {len(steps)} "
           "steps below include analyses that train runs of their own.", flush=True)
     for n, step in enumerate(steps, 1):
-        print(f"[{n}/{len(steps)}] {describe(step, profile)}", flush=True)
+        # listing: the records as they were looked up above; training changes them as it goes
+        runs = plans[n - 1] if args.list else None
+        print(f"[{n}/{len(steps)}] {describe(step, profile, runs)}", flush=True)
         if not args.list:
             run_step(step, profile)
     return 0

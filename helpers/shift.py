@@ -24,6 +24,7 @@ MIMICKED_FAMILY = "weather"  # what the deployment-mimicking augmentation trains
 MIMICKED = FAMILIES[MIMICKED_FAMILY]  # snow, frost, fog
 HELD_OUT = tuple(c for c in CORRUPTIONS if c not in MIMICKED)  # never seen in training
 HARD = (3, 4, 5)  # the severities the chapter's targets average over
+FAMILY_OF = {c: family for family, names in FAMILIES.items() for c in names}  # snow -> weather
 
 SCOPES = {  # name -> (corruptions, severities) averaged by ``shifted_accuracy``
     "mimicked shift (snow, frost, fog; severity 3-5)": (MIMICKED, HARD),
@@ -54,20 +55,20 @@ def shifted_accuracy(record: results.Record, corruptions=CORRUPTIONS, severities
     return float(np.mean([cells[c][str(s)][metric] for c in corruptions for s in severities]))
 
 
-def by_seed(records: list[results.Record], scope: str | None = None) -> dict:
+def by_seed(records: list[results.Record], scope: str | tuple | None = None) -> dict:
     """{seed: accuracy}: on the clean test set when ``scope`` is None, else averaged over the
-    shifted sets of ``SCOPES[scope]``."""
+    shifted sets of ``scope``: a name of ``SCOPES`` or a (corruptions, severities) pair."""
     if scope is None:
         return {r["seed"]: r.metric("test", "accuracy") for r in records}
-    corruptions, severities = SCOPES[scope]
+    corruptions, severities = SCOPES[scope] if isinstance(scope, str) else scope
     return {r["seed"]: shifted_accuracy(r, corruptions, severities) for r in records}
 
 
 def compare(records: list[results.Record], baseline: list[results.Record],
-            scope: str | None = None) -> Comparison:
+            scope: str | tuple | None = None) -> Comparison:
     """``records`` minus ``baseline`` (paired by seed: same training images, same head
     initialisation and data order per seed) in clean test accuracy (``scope`` None) or in the
-    shifted accuracy of ``SCOPES[scope]``."""
+    shifted accuracy of ``scope`` (as in ``by_seed``)."""
     return compare_over_seeds(by_seed(records, scope), by_seed(baseline, scope), paired=True)
 
 
@@ -96,9 +97,8 @@ def per_corruption_table(records: list[results.Record]) -> pd.DataFrame:
                                            values="accuracy").loc[list(CORRUPTIONS)]
     wide.columns = [f"severity {s}" for s in wide.columns]
     wide["mean"] = wide.mean(axis=1)
-    family = {c: f for f, names in FAMILIES.items() for c in names}
     wide = (100 * wide).round(1).map(lambda v: f"{v:.1f}")
-    wide.insert(0, "family", [family[c] for c in wide.index])
+    wide.insert(0, "family", [FAMILY_OF[c] for c in wide.index])
     wide.index = [c.replace("_", " ") for c in wide.index]
     clean = 100 * np.mean([r.metric("test", "accuracy") for r in records])
     top = pd.DataFrame([["", *[""] * (len(wide.columns) - 2), f"{clean:.1f}"]],
@@ -122,6 +122,26 @@ def comparison_table(groups: dict[str, list[results.Record]],
         rows[label] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "change vs the baseline (points, 95% CI)"
+    return frame
+
+
+def gain_by_corruption(groups: dict[str, list[results.Record]], baseline: list[results.Record],
+                       severities=HARD) -> pd.DataFrame:
+    """Each configuration minus the baseline on every corruption alone (accuracy averaged over
+    ``severities``), paired over seeds: one row per corruption (its family and whether the
+    deployment-mimicking augmentation imitates it), one column per configuration with the
+    difference in points, its 95% CI and the verdict."""
+    rows = {}
+    for corruption in CORRUPTIONS:
+        row = {"family": FAMILY_OF[corruption],
+               "imitated": "yes" if corruption in MIMICKED else "held out"}
+        for label, records in groups.items():
+            c = compare(records, baseline, ((corruption,), severities))
+            row[label] = f"{interval(c)}: {verdict_phrase(c)}"
+        rows[corruption.replace("_", " ")] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = (f"change vs the baseline, severity {min(severities)}-{max(severities)} "
+                        "(points, 95% CI)")
     return frame
 
 
@@ -174,21 +194,28 @@ def scoring_cost(records: list[results.Record]) -> dict[str, float]:
 def summary(baseline: list[results.Record], mimic: list[results.Record],
             crop: list[results.Record]) -> dict[str, str]:
     """The values the chapter's closing sentences glue in (names ``shift_*``)."""
-    scope_mimic, scope_held, _ = SCOPES
-    base_clean = mean_interval(r.metric("test", "accuracy") for r in baseline)[0]
-    base_mimic = float(np.mean(list(by_seed(baseline, scope_mimic).values())))
-    base_held = float(np.mean(list(by_seed(baseline, scope_held).values())))
+    scope_mimic, scope_held, everything = SCOPES
+    def mean(records, scope=None) -> str:  # mean accuracy over seeds, as a percentage
+        return pct(float(np.mean(list(by_seed(records, scope).values()))))
+
     worst = worst_sets(baseline, 1)[0]
     out = {
-        "shift_clean": pct(base_clean), "shift_mimic_base": pct(base_mimic),
-        "shift_held_base": pct(base_held),
+        "shift_clean": mean(baseline), "shift_mimic_base": mean(baseline, scope_mimic),
+        "shift_held_base": mean(baseline, scope_held),
         "shift_worst": f"{worst[0].replace('_', ' ')} at severity {worst[1]} ({pct(worst[2])})",
+        # where the weather augmentation leaves the model, in accuracy (not change)
+        "shift_mimic_abs_clean": mean(mimic), "shift_mimic_abs_mimic": mean(mimic, scope_mimic),
     }
     for prefix, records in (("shift_mimic", mimic), ("shift_crop", crop)):
-        for name, scope in (("clean", None), ("on_mimic", scope_mimic), ("on_held", scope_held)):
+        for name, scope in (("clean", None), ("on_mimic", scope_mimic), ("on_held", scope_held),
+                            ("all", everything)):
             c = compare(records, baseline, scope)
             out[f"{prefix}_{name}"] = interval(c)
             out[f"{prefix}_{name}_verdict"] = verdict_phrase(c)
+    held_gains = {c: compare(mimic, baseline, ((c,), HARD)).difference for c in HELD_OUT}
+    top = sorted(held_gains, key=held_gains.get, reverse=True)[:3]
+    out["shift_mimic_top_held"] = ", ".join(
+        f"{c.replace('_', ' ')} ({100 * held_gains[c]:+.1f} points)" for c in top)
     from helpers.profiles import SHIFT_SCORING_IMAGES
 
     profile = baseline[0].profile

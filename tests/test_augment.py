@@ -28,6 +28,19 @@ def test_crop_flip_cuts_a_window_of_the_padded_image_and_may_mirror_it():
     assert 5 < flips < 35  # about half are mirrored
 
 
+def test_crop_and_flip_alone_are_the_two_halves_of_crop_flip():
+    images = _images(40)
+    both = augment.crop_flip(images, seed=5)
+    crop = augment.pipeline_augmentation("crop")(images, 5)
+    flip = augment.pipeline_augmentation("flip")(images, 5)
+    mirrored = [not np.array_equal(f, image) for f, image in zip(flip, images)]
+    for f, image, m in zip(flip, images, mirrored):  # flip alone: mirrored or not, never moved
+        assert np.array_equal(f, image[:, ::-1] if m else image)
+    assert 5 < sum(mirrored) < 35
+    for c, b, m in zip(crop, both, mirrored):  # the same draws as crop+flip, split in two
+        assert np.array_equal(b, c[:, ::-1] if m else c)
+
+
 def test_unknown_pipeline_augmentation_names_the_choices():
     with pytest.raises(ValueError, match="crop_flip, weather"):
         augment.pipeline_augmentation("snowflakes")

@@ -128,3 +128,12 @@ def test_training_story_says_when_the_learning_rate_was_cut(results_dir):
     text = report.training_story(run).data
     assert "stayed at 1e-04 throughout" in text and "cap ended" not in text
     assert report.first_lr_cut(run.history) is None
+
+
+def test_a_comparison_sentence_names_what_it_compares_against(results_dir):
+    ours = [record(catalog.crop_flip("smoke", s), 0.78 + 0.01 * s) for s in (0, 1)]
+    theirs = [record(catalog.augmentation("smoke", s), 0.70 + 0.005 * s) for s in (0, 1)]
+    sentence = report.compare("Crop + flip", ours, theirs, against="the article's augmentation")
+    assert "vs the article's augmentation's 70.2% on the same seeds (0, 1)" in sentence
+    assert "the baseline" not in sentence
+    assert "vs the baseline's 70.2%" in report.compare("Crop + flip", ours, theirs)

@@ -66,6 +66,18 @@ def test_tables_of_the_baseline(results_dir):
     assert summary["shift_crop_clean_verdict"] == "no detectable difference"
     assert summary["shift_cost_seconds"] == "10 s" and summary["shift_cost_share"] == "10.0%"
     assert summary["shift_profile"] == "smoke" and summary["shift_images_per_set"] == "50"
+    assert summary["shift_mimic_abs_mimic"] == "54.2%"  # 0.70 - 0.08 * 4 + 0.01 + 0.152
+    assert summary["shift_mimic_all_verdict"] == "a real gain"
+
+
+def test_gain_by_corruption_pairs_seeds_per_corruption(results_dir):
+    base, mimic = _groups()
+    table = shift.gain_by_corruption({"weather": mimic}, base)
+    assert list(table.index) == [c.replace("_", " ") for c in corruptions.CORRUPTIONS]
+    assert table.loc["snow", "imitated"] == "yes" and table.loc["contrast", "imitated"] == "held out"
+    assert table.loc["fog", "weather"].startswith("+15.2 points [")
+    assert table.loc["pixelate", "weather"] == "+1.1 points [+0.9, +1.3]: a real gain"
+    assert shift.summary(base, mimic, mimic)["shift_mimic_top_held"].count("(+1.1 points)") == 3
 
 
 def test_a_record_without_shift_metrics_names_the_fix(results_dir):

@@ -291,6 +291,29 @@ def test_committed_outputs_never_come_from_smoke():
         assert "Profile `smoke`" not in text, f"{path.name} has smoke outputs committed"
 
 
+def test_runner_drops_tensorflow_native_startup_lines_but_keeps_warnings():
+    import nbformat
+    from helpers.run import drop_native_startup_logs
+
+    startup = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
+               "STDERR\nI0000 00:00:1796012079.994263   12510 port.cc:153] oneDNN custom "
+               "operations are on.\nI0000 00:00:1796012079.997987   12510 cudart_stub.cc:31] "
+               "Could not find cuda drivers on your machine, GPU will not be used.\n")
+    kept = "UserWarning: something the reader should see\n"
+    cell = nbformat.v4.new_code_cell("import tensorflow")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=startup),
+                    nbformat.v4.new_output("stream", name="stderr", text=startup + kept),
+                    nbformat.v4.new_output("stream", name="stdout", text="I0000 stays in stdout\n")]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    drop_native_startup_logs(nb)
+    assert [o["text"] for o in nb.cells[0].outputs] == [kept, "I0000 stays in stdout\n"]
+
+
+def test_committed_notebooks_carry_no_tensorflow_startup_lines():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + [ROOT / "book/results_overview.ipynb"]:
+        assert "absl::InitializeLog" not in path.read_text(), f"{path.name}: re-run it with helpers.run"
+
+
 @pytest.mark.needs_data
 def test_runner_executes_a_notebook_in_smoke(tmp_path):
     done = subprocess.run(
@@ -329,19 +352,21 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
                           capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**os.environ, "DCAI_RESULTS_DIR": str(results_dir)})
     header, *lines = done.stdout.splitlines()
-    # 62 steps; the analyses train folds, repairs and retrains of their own: confident learning
+    # 68 steps; the analyses train folds, repairs and retrains of their own: confident learning
     # in smoke has 2 fold runs per setting, and per repair setting 1 noisy run beyond the round's
     # (training seed 1 on noise seed 0), 2 x 3 repairs and an analysis
-    assert header.startswith("91 records of smoke not made yet (no recorded run")
+    assert header.startswith("97 records of smoke not made yet (no recorded run")
     steps = [line.split("] ", 1)[1] for line in lines]
-    # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 14
+    # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 16
     # configurations (article grid, the two augmentations of chapter 8, 40% symmetric and
-    # class-conditional noise) each followed by its deduplicated retrain; after the first round
-    # the dataset and test-set audits and the four confident-learning settings
-    assert len(steps) == 11 + 3 * 14 + 3 + 2 + 4
+    # class-conditional noise, crop+flip's halves alone) each followed by its deduplicated
+    # retrain; after the first round the dataset and test-set audits and the four
+    # confident-learning settings
+    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4
     assert sum(step.startswith("baseline") for step in steps) == 11
     assert sum("+10 cat, +10 dog" in step for step in steps) == 3
     assert sum(step.startswith("deployment_augmentation") for step in steps) == 3
+    assert sum(step.startswith(("crop_only", "flip_only")) for step in steps) == 6
     assert sum("class-conditional" in step for step in steps) == 3
     assert sum(step.startswith("confident_learning") for step in steps) == 4
     assert sum(step.startswith("deduplicated") for step in steps) == 3
