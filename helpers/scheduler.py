@@ -128,11 +128,18 @@ def remaining(profile: str | None = None,
         plans = [planned_runs(step, profile) for step in schedule(profile)]
     missing = [label for runs in plans for label, done in runs if not done]
     missing = list(dict.fromkeys(missing))
-    current = recipes.get_recipe().name
-    seconds = [results.wall_seconds(r) for r in results.iter_records(profile)
-               if r.get("kind", "experiment") == "experiment" and r.get("recipe") == current]
+    seconds = recorded_seconds(profile)
     hours = len(missing) * float(sum(seconds) / len(seconds)) / 3600 if seconds else None
     return missing, hours
+
+
+def recorded_seconds(profile: str | None = None) -> list[float]:
+    """Wall time (training steps + validation, seconds) of every recorded run of the book's
+    recipe in ``profile``: what the grid has cost so far, one entry per run."""
+    profile = get_profile(profile).name
+    current = recipes.get_recipe().name
+    return [results.wall_seconds(r) for r in results.iter_records(profile)
+            if r.get("kind", "experiment") == "experiment" and r.get("recipe") == current]
 
 
 CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
@@ -141,7 +148,8 @@ CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
     + [catalog.label_noise(r, profile) for r in NOISE_RATES],
     "03_augmentation": lambda profile: catalog.baselines(profile)
     + [make(profile, seed) for seed in BASELINE_SEEDS
-       for make in (catalog.augmentation, catalog.crop_flip)],
+       for make in (catalog.augmentation, catalog.crop_flip, catalog.crop_only,
+                    catalog.flip_only)],
     "04_more_cats_and_dogs": lambda profile: catalog.baselines(profile)
     + [catalog.more_cats_and_dogs(profile)],
     "05_more_data": lambda profile: catalog.baselines(profile)
@@ -203,6 +211,11 @@ def main(argv=None) -> int:
         "no recorded run of this recipe to estimate the time from yet"
     print(f"{len(missing)} records of {profile} not made yet ({estimate}); the {len(steps)} "
           "steps below include analyses that train runs of their own.", flush=True)
+    seconds = recorded_seconds(profile)
+    if seconds:
+        print(f"Made so far with the book's recipe: {len(seconds)} runs in "
+              f"{sum(seconds) / 3600:.1f} hours, {sum(seconds) / len(seconds) / 60:.0f} minutes "
+              "per run on average.", flush=True)
     for n, step in enumerate(steps, 1):
         # listing: the records as they were looked up above; training changes them as it goes
         runs = plans[n - 1] if args.list else None

@@ -372,3 +372,19 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     assert sum(step.startswith("deduplicated") for step in steps) == 3
     assert all(step.endswith("[to train]") for step in steps if "key=" in step)
     assert not results_dir.exists()  # listing trains nothing
+
+
+def test_grid_cost_counts_only_runs_of_the_books_recipe(monkeypatch):
+    from helpers import recipe, results, scheduler
+
+    current = recipe.get_recipe().name
+    fake = [{"kind": "experiment", "recipe": current, "history": {"seconds": 600,
+                                                                   "validation_seconds": 60}},
+            {"kind": "experiment", "recipe": current, "history": {"seconds": 1200}},
+            {"kind": "experiment", "recipe": "legacy", "history": {"seconds": 9999}},
+            {"kind": "analysis", "recipe": current}]
+    monkeypatch.setattr(results, "iter_records", lambda profile: iter(fake))
+    assert scheduler.recorded_seconds("smoke") == [660.0, 1200.0]
+    missing, hours = scheduler.remaining("smoke", plans=[[("a", False), ("b", True)],
+                                                         [("a", False), ("c", False)]])
+    assert missing == ["a", "c"] and hours == pytest.approx(2 * 930 / 3600)
