@@ -136,7 +136,14 @@ def interval(c: Comparison) -> str:
     """``+1.2 points [+0.3, +2.1]`` (95% CI), or the difference alone when there is none."""
     if not c.has_interval:
         return points(c.difference)
-    return f"{points(c.difference)} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
+    return f"{points(c.difference)} [{_bound(c.low)}, {_bound(c.high)}]"
+
+
+def _bound(value: float) -> str:
+    """A confidence bound in points: one decimal, or two where one would print a nonzero bound
+    as ``+0.0``/``-0.0`` and hide which side of zero it lies on (the verdict depends on it)."""
+    shown = f"{100 * value:+.1f}"
+    return f"{100 * value:+.2f}" if value and float(shown) == 0 else shown
 
 
 def _seed_count(c: Comparison) -> str:

@@ -137,3 +137,14 @@ def test_a_comparison_sentence_names_what_it_compares_against(results_dir):
     assert "vs the article's augmentation's 70.2% on the same seeds (0, 1)" in sentence
     assert "the baseline" not in sentence
     assert "vs the baseline's 70.2%" in report.compare("Crop + flip", ours, theirs)
+
+
+def test_interval_bounds_near_zero_keep_their_side():
+    from helpers.evaluate import Comparison
+
+    assert report.interval(Comparison(0.019, 0.00004, 0.035, 3, "paired t-test")) == \
+        "+1.9 points [+0.00, +3.5]"
+    assert report.interval(Comparison(0.019, -0.0004, 0.037, 3, "paired t-test")) == \
+        "+1.9 points [-0.04, +3.7]"
+    assert report.interval(Comparison(0.022, 0.009, 0.035, 3, "paired t-test")) == \
+        "+2.2 points [+0.9, +3.5]"
