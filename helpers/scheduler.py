@@ -25,14 +25,16 @@ def _round(profile: str, seed: int) -> list[Experiment]:
     """One seed of every configuration that a chapter compares, most telling first."""
     return [catalog.label_noise(0.10, profile, seed), catalog.more_data(1.0, profile, seed),
             catalog.deployment_augmentation(profile, seed), catalog.crop_flip(profile, seed),
-            catalog.label_noise(HIGH_NOISE, profile, seed),
-            catalog.label_noise(HIGH_NOISE, profile, seed, kind="pairs"),
             catalog.label_noise(0.01, profile, seed), catalog.augmentation(profile, seed),
             catalog.more_cats_and_dogs(profile, seed), catalog.more_data(0.25, profile, seed),
             catalog.more_data(0.75, profile, seed),
             *[catalog.label_noise(r, profile, seed) for r in NOISE_RATES if r not in (0.01, 0.10)],
-            # crop+flip's halves alone (which one does the work; no page shows them yet)
-            catalog.crop_only(profile, seed), catalog.flip_only(profile, seed)]
+            # crop+flip's halves alone (which one does the work; chapter 3 shows them)
+            catalog.crop_only(profile, seed), catalog.flip_only(profile, seed),
+            # the noisy runs of confident learning's high-noise settings (chapter 6), last:
+            # chapter 6 needs its fold runs and repairs as well before its page can use them
+            catalog.label_noise(HIGH_NOISE, profile, seed),
+            catalog.label_noise(HIGH_NOISE, profile, seed, kind="pairs")]
 
 
 def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
@@ -117,18 +119,20 @@ def describe(step, profile: str | None = None, runs: list | None = None) -> str:
             "trains the runs it needs that are missing)")
 
 
-def remaining(profile: str | None = None,
-              plans: list | None = None) -> tuple[list[str], float | None]:
+def remaining(profile: str | None = None, plans: list | None = None,
+              seconds: list[float] | None = None) -> tuple[list[str], float | None]:
     """The runs of ``schedule`` not recorded yet (labels, in order) and an estimate of the
     hours they need: their number times the mean wall time (training steps + validation) of
     the recorded runs of the book's recipe in this profile (None when none is recorded).
-    ``plans``: the ``planned_runs`` of every step of ``schedule(profile)``, if already looked up."""
+    ``plans``: the ``planned_runs`` of every step of ``schedule(profile)``, and ``seconds``:
+    ``recorded_seconds(profile)``, each if already looked up."""
     profile = get_profile(profile).name
     if plans is None:
         plans = [planned_runs(step, profile) for step in schedule(profile)]
     missing = [label for runs in plans for label, done in runs if not done]
     missing = list(dict.fromkeys(missing))
-    seconds = recorded_seconds(profile)
+    if seconds is None:
+        seconds = recorded_seconds(profile)
     hours = len(missing) * float(sum(seconds) / len(seconds)) / 3600 if seconds else None
     return missing, hours
 
@@ -206,12 +210,12 @@ def main(argv=None) -> int:
         parser.error(str(error))
     steps = schedule(profile)
     plans = [planned_runs(step, profile) for step in steps]
-    missing, hours = remaining(profile, plans)
+    seconds = recorded_seconds(profile)
+    missing, hours = remaining(profile, plans, seconds)
     estimate = f"about {hours:.1f} hours at the recorded runs' mean" if hours is not None else \
         "no recorded run of this recipe to estimate the time from yet"
     print(f"{len(missing)} records of {profile} not made yet ({estimate}); the {len(steps)} "
           "steps below include analyses that train runs of their own.", flush=True)
-    seconds = recorded_seconds(profile)
     if seconds:
         print(f"Made so far with the book's recipe: {len(seconds)} runs in "
               f"{sum(seconds) / 3600:.1f} hours, {sum(seconds) / len(seconds) / 60:.0f} minutes "
