@@ -589,8 +589,8 @@ def layer_table(record: results.Record) -> pd.DataFrame:
         kinds = v.get("recall_by_kind", {})
         rows[v["label"] + (" ←" if name == a["chosen_layer"] else "")] = {
             "dimensions": f"{v['dimensions']:,}", "best threshold": f"{v['threshold']:.3f}",
-            "precision": f"{v['precision']:.2f} to {v['precision_upper']:.2f}",
-            "recall": f"{v['recall']:.2f}", "F1": f"{v['f1']:.2f}",
+            "precision": f"{v['precision']:.3f} to {v['precision_upper']:.3f}",
+            "recall": f"{v['recall']:.3f}", "F1": f"{v['f1']:.3f}",
             "recall: " + " / ".join(kinds): " / ".join(f"{x:.2f}" for x in kinds.values()),
             "test images flagged": f"{v['test_flagged']:,}",
             "test: nearest has same class": f"{100 * v['test_nearest_same_class']:.0f}%"}
@@ -833,8 +833,9 @@ def summary(record: results.Record, scores: pd.DataFrame) -> dict[str, str]:
         "dup_pool_images": f"{a['pool_images']:,}", "dup_model": a["model"]["summary"],
         "dup_planted": f"{a['planted']['count']:,}",
         "dup_layer": chosen["label"], "dup_threshold": f"{a['threshold']:.4f}",
-        "dup_precision": f"{chosen['precision']:.2f}", "dup_recall": f"{chosen['recall']:.2f}",
-        "dup_precision_upper": f"{chosen['precision_upper']:.2f}",
+        # three decimals: a bound of 0.996 must not print as a perfect 1.00
+        "dup_precision": f"{chosen['precision']:.3f}", "dup_recall": f"{chosen['recall']:.3f}",
+        "dup_precision_upper": f"{chosen['precision_upper']:.3f}",
         "dup_test_flagged": f"{chosen['test_flagged']:,}",
         "dup_worst_kind": min(chosen["recall_by_kind"], key=chosen["recall_by_kind"].get),
         "dup_worst_kind_recall": f"{min(chosen['recall_by_kind'].values()):.2f}",

@@ -212,26 +212,33 @@ def predicted_counts(record: Record, split: str = "validation") -> np.ndarray:
     return np.asarray(record.metrics[split]["confusion_matrix"]).sum(axis=0)
 
 
-def class_findings(record: Record, split: str = "validation") -> Markdown:
-    """Which classes struggle, where the confusions go, and which class is over-predicted."""
+def class_summary(record: Record, split: str = "validation", prefix: str = "classes"
+                  ) -> dict[str, str]:
+    """Which classes struggle, where the confusions go, and which class is over-predicted, as
+    values for a chapter's markdown (``glue``): ``{prefix}_split``, ``{prefix}_hardest`` (the
+    three lowest F1, e.g. "cat (0.51), dog (0.58), bird (0.67)"), ``{prefix}_easiest`` (the two
+    highest), ``{prefix}_confusions`` (the four most frequent, "dog → cat (342), …", counts of
+    images), ``{prefix}_over`` (the class predicted most often relative to its support),
+    ``{prefix}_over_predicted`` and ``{prefix}_over_true`` (image counts) and
+    ``{prefix}_over_ratio`` ("1.58×")."""
     per_class = record.metrics[split]["per_class"]
     ranked = sorted(CLASS_NAMES, key=lambda c: per_class[c]["f1"])
     confusions = top_confusions(record.metrics[split]["confusion_matrix"], k=4)
     predicted = predicted_counts(record, split)
     support = np.array([per_class[c]["support"] for c in CLASS_NAMES])
     ratio = predicted / support
-    over = CLASS_NAMES[int(ratio.argmax())]
-    lines = [
-        f"- Hardest classes by {split} F1: " + ", ".join(
-            f"{c} ({per_class[c]['f1']:.2f})" for c in ranked[:3])
-        + "; easiest: " + ", ".join(f"{c} ({per_class[c]['f1']:.2f})" for c in ranked[-2:]) + ".",
-        "- Most frequent confusions (true → predicted): " + ", ".join(
-            f"{t} → {p} ({n})" for t, p, n in confusions) + ".",
-        f"- Most over-predicted class: {over}, predicted {int(predicted[CLASS_NAMES.index(over)])} "
-        f"times for {int(support[CLASS_NAMES.index(over)])} true examples "
-        f"({ratio.max():.2f}×).",
-    ]
-    return Markdown("\n".join(lines))
+    over = int(ratio.argmax())
+
+    def listed(classes):
+        return ", ".join(f"{c} ({per_class[c]['f1']:.2f})" for c in classes)
+
+    return {f"{prefix}_split": split, f"{prefix}_hardest": listed(ranked[:3]),
+            f"{prefix}_easiest": listed(ranked[-2:]),
+            f"{prefix}_confusions": ", ".join(f"{t} → {p} ({n})" for t, p, n in confusions),
+            f"{prefix}_over": CLASS_NAMES[over],
+            f"{prefix}_over_predicted": f"{int(predicted[over]):,}",
+            f"{prefix}_over_true": f"{int(support[over]):,}",
+            f"{prefix}_over_ratio": f"{ratio.max():.2f}×"}
 
 
 def sweep(points: dict, baseline: list[Record], x_name: str) -> pd.DataFrame:
@@ -299,19 +306,10 @@ def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
     return shown.set_index(x_name)
 
 
-# What the article reported (its own runs on the original data and weights), for comparison.
-ARTICLE_REFERENCE = {
-    ("baseline", "50% of pool"): "≈67-68% accuracy",
-    ("label_noise", "50% of pool, noise 1%"): "≈2 points below baseline",
-    ("label_noise", "50% of pool, noise 10%"): "≈10 points below baseline",
-    ("augmentation", "50% of pool, augmented"): "no gain over baseline",
-    ("more_data", "100% of pool"): "≈+13 points (≈80% accuracy, ≈81% macro-F1)",
-    ("more_cats_and_dogs", None): "no gain over baseline",
-}
-
-
 def article_reference(name: str, summary: str) -> str:
-    return ARTICLE_REFERENCE.get((name, summary), ARTICLE_REFERENCE.get((name, None), ""))
+    """What the article reported for an experiment and setting (``ARTICLE_CLAIMS``), or ""."""
+    return "; ".join(words for _, _, n, setting, _, _, words in ARTICLE_CLAIMS
+                     if n == name and setting in (None, summary))
 
 
 def _groups(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
@@ -364,39 +362,79 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
     return shown.set_index("experiment")
 
 
-def article_comparison(records: list[Record]) -> Markdown:
-    """For each recorded experiment the article reports on: its number next to ours. Absolute
-    scores for the baseline and the 40K run; for data changes, our difference from the baseline
-    judged against the baseline's seed spread (``compare``)."""
+# The article's claims, one row each: (label, experiment, setting, what it measures, the
+# article's value as a fraction or a difference in accuracy, the article's words). "absolute":
+# our mean test accuracy over seeds; "change": our test accuracy minus the baseline's
+# (``comparison``: paired by seed where the training sets have one size, Welch otherwise).
+ARTICLE_CLAIMS = [
+    ("baseline", "baseline (half the pool)", "baseline", "50% of pool", "absolute", 0.675,
+     "≈67–68% accuracy"),
+    ("whole_accuracy", "whole pool: accuracy", "more_data", "100% of pool", "absolute", 0.80,
+     "≈80% accuracy"),
+    ("whole_f1", "whole pool: macro-F1", "more_data", "100% of pool", "absolute F1", 0.81,
+     "≈81% macro-F1"),
+    ("noise1", "1% label noise", "label_noise", "50% of pool, noise 1%", "change", -0.02,
+     "≈2 points below the baseline"),
+    ("noise10", "10% label noise", "label_noise", "50% of pool, noise 10%", "change", -0.10,
+     "≈10 points below the baseline"),
+    ("augmentation", "the article's augmentation", "augmentation", "50% of pool, augmented",
+     "change", 0.0, "no gain"),
+    ("cats_dogs", "+1,000 cats and +1,000 dogs", "more_cats_and_dogs", None, "change", 0.0,
+     "no gain"),
+    ("doubling", "doubling the data (whole pool)", "more_data", "100% of pool", "change", 0.13,
+     "≈+13 points"),
+]
+
+
+def article_table(records: list[Record]) -> pd.DataFrame:
+    """The article's claims (``ARTICLE_CLAIMS``) next to the book's recorded runs, one row per
+    claim: the article's number, ours (mean test accuracy or macro-F1 with the 95% CI of the
+    mean, or the change in points against the baseline with its 95% CI), the seeds behind it,
+    the verdict of a change (``comparison``), and whether the article's value lies inside our
+    95% interval ("yes"/"no"; "no interval yet" with a single seed; "not recorded yet" where
+    the runs are missing)."""
     groups = _groups(records)
     baseline = groups.get(("baseline", "50% of pool"), [])
-    lines = []
-    chapter_order = ["baseline", "label_noise", "augmentation", "more_cats_and_dogs", "more_data"]
-    ordered = sorted(groups.items(), key=lambda item: (
-        chapter_order.index(item[0][0]) if item[0][0] in chapter_order else len(chapter_order),
-        item[1][0]["train"]["size"], item[1][0].config.get("noise_rate", 0.0)))
-    for (name, summary), members in ordered:
-        reference = article_reference(name, summary)
-        if not reference:
-            continue
-        if name in ("baseline", "more_data"):
-            accuracy, accuracy_std = spread(members, "test", "accuracy")
-            f1, _ = spread(members, "test", "macro_f1")
-            several = len(members) > 1
-            ours = (f"ours: {pct(accuracy)}" + (f" ± {100 * accuracy_std:.1f}" if several else "")
-                    + f" test accuracy, {pct(f1)} macro-F1 ({len(members)} seed"
-                    + ("s)." if several else ")."))
-            if name == "more_data" and baseline:  # the article's question: does more data help?
-                ours += " " + compare("Compared with the baseline", members, baseline)
-        elif baseline:
-            ours = compare("ours", members, baseline)
-        else:
-            ours = "ours: no baseline recorded yet to compare with."
-        lines.append(f"- **{name.replace('_', ' ')}, {summary}**: the article reports {reference}; "
-                     f"{ours}")
-    if not lines:
-        return Markdown("*None of the runs the article reports on is recorded yet.*")
-    return Markdown("\n".join(lines))
+    rows = {}
+    for _, label, name, setting, kind, value, words in ARTICLE_CLAIMS:
+        members = next((runs for (n, summary), runs in groups.items()
+                        if n == name and (setting is None or summary == setting)), [])
+        row = {"the article": words, "ours": "not recorded yet", "seeds": len(members),
+               "verdict": "", "article's value inside our 95% CI": "not recorded yet"}
+        if members and kind.startswith("absolute"):
+            metric = "macro_f1" if kind == "absolute F1" else "accuracy"
+            mean, low, high = mean_interval(r.metric("test", metric) for r in members)
+            has = not np.isnan(low)
+            row["ours"] = pct(mean) + (f" [{pct(low)}, {pct(high)}]" if has else "")
+            row["article's value inside our 95% CI"] = (
+                ("yes" if low <= value <= high else "no") if has else "no interval yet")
+        elif members and baseline:
+            c = comparison(members, baseline)
+            row["ours"], row["verdict"] = interval(c), c.verdict
+            row["article's value inside our 95% CI"] = (
+                ("yes" if c.low <= value <= c.high else "no") if c.has_interval
+                else "no interval yet")
+        rows[label] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "claim"
+    return table
+
+
+def article_summary(table: pd.DataFrame) -> dict[str, str]:
+    """``article_table``'s cells as values for a page's markdown (``glue``), per claim key of
+    ``ARTICLE_CLAIMS``: ``article_{key}`` (ours), ``article_{key}_seeds``,
+    ``article_{key}_verdict`` (``verdict_phrase`` of a change; "" for absolute scores, "no run
+    yet" without runs) and
+    ``article_{key}_inside`` (whether the article's value lies inside our 95% CI)."""
+    out = {}
+    for key, label, *_ in ARTICLE_CLAIMS:
+        row = table.loc[label]
+        out[f"article_{key}"] = row["ours"]
+        out[f"article_{key}_seeds"] = str(row["seeds"])
+        out[f"article_{key}_verdict"] = (VERDICT_PHRASES.get(row["verdict"], "")
+                                         if row["seeds"] else "no run yet")
+        out[f"article_{key}_inside"] = row["article's value inside our 95% CI"]
+    return out
 
 
 def grid_progress(grid) -> pd.DataFrame:
@@ -451,36 +489,46 @@ def _first_cut(history: dict) -> str:
     return f"epoch {epoch} (train acc {pct(history['accuracy'][epoch - 2])})"
 
 
-def training_story(record: Record) -> Markdown:
-    """How a run's training went, from its history: when it peaked and when the plateau
-    callback cut the learning rate (a cut made before the model has learned much leaves it
-    crawling for the rest of the run, whatever the data)."""
+def training_summary(record: Record, prefix: str = "training") -> dict[str, str]:
+    """How a run's training went, from its history, as values for a chapter's markdown
+    (``glue``): ``{prefix}_epochs``, ``{prefix}_minutes`` (wall time of training and
+    validation), ``{prefix}_best_epoch`` (lowest validation loss, whose weights were kept),
+    ``{prefix}_end`` (what ended the run: early stopping, or the profile's epoch cap while the
+    validation loss was still falling), ``{prefix}_lr_start`` and ``{prefix}_lr_end`` (learning
+    rates, "1e-04"), and ``{prefix}_lr_cuts``: how often the plateau callback cut the learning
+    rate and, for the first cut, the epoch and the training and validation accuracy just before
+    it ("not once" without a cut). A cut made before the model has learned much leaves it
+    crawling for the rest of the run, whatever the data. Raises ValueError for a run without
+    learning curves."""
     history = record.history
     val_loss = history.get("val_loss", [])
     rates = history.get("learning_rate", [])
     epochs = len(val_loss)
     if not epochs:
-        return Markdown("*This run has no recorded learning curves.*")
+        raise ValueError(f"{record.path.name} has no recorded learning curves: retrain it "
+                         "(delete its record folder and run the experiment again)")
     best = int(np.argmin(val_loss)) + 1
-    lines = [f"- {epochs} epochs in {results.wall_seconds(record) / 60:.0f} minutes; the lowest "
-             f"validation loss came at epoch {best}, and those weights were kept."]
     profile = get_profile(record["profile"])
     if epochs >= profile.max_epochs and epochs - best < profile.early_stopping_patience:
-        # early stopping never fired: the epoch cap ended a run that was still improving
-        lines.append(f"- The {epochs}-epoch cap ended the run while the validation loss was "
-                     "still falling: early stopping never fired.")
+        end = (f"the profile's {epochs}-epoch cap ended it while the validation loss was still "
+               "falling: early stopping never fired")
+    else:
+        end = (f"early stopping ended it after {epochs - best} epochs without a lower "
+               "validation loss")
     cuts = _lr_cuts(history)
     if not cuts:
-        lines.append(f"- The learning rate stayed at {rates[0]:.0e} throughout." if rates else
-                     "- The learning rate was not recorded.")
+        cut_text = "not once"
     else:
         first = cuts[0]  # 0-based index of the first epoch trained at the lower rate
-        lines.append(
-            f"- The learning rate started at {rates[0]:.0e} and was cut {len(cuts)} time"
-            f"{'s' if len(cuts) > 1 else ''}, first for epoch {first + 1}, when training accuracy "
-            f"was {pct(history['accuracy'][first - 1])} and validation accuracy "
-            f"{pct(history['val_accuracy'][first - 1])}; it ended at {rates[-1]:.0e}.")
-    return Markdown("\n".join(lines))
+        cut_text = (f"{len(cuts)} time{'s' if len(cuts) > 1 else ''}, first for epoch "
+                    f"{first + 1}, when training accuracy was {pct(history['accuracy'][first - 1])}"
+                    f" and validation accuracy {pct(history['val_accuracy'][first - 1])}")
+    return {f"{prefix}_epochs": str(epochs),
+            f"{prefix}_minutes": f"{results.wall_seconds(record) / 60:.0f}",
+            f"{prefix}_best_epoch": str(best), f"{prefix}_end": end,
+            f"{prefix}_lr_start": f"{rates[0]:.0e}" if rates else "not recorded",
+            f"{prefix}_lr_end": f"{rates[-1]:.0e}" if rates else "not recorded",
+            f"{prefix}_lr_cuts": cut_text}
 
 
 def glue(name: str, value, display: bool = False):
@@ -621,11 +669,14 @@ def recorded(profile: str | None = None, recipe: str | None = None) -> list[Reco
 
 # --- "In short": the values each chapter's closing summary pastes with glue ----------------
 
+VERDICT_PHRASES = {"gain": "a real gain", "loss": "a real loss",
+                   "no detectable difference": "no detectable difference",
+                   "not enough seeds": "a single seed so far, so no verdict yet"}
+
+
 def verdict_phrase(c: Comparison) -> str:
     """A comparison's verdict as a phrase for a sentence."""
-    return {"gain": "a real gain", "loss": "a real loss",
-            "no detectable difference": "no detectable difference",
-            "not enough seeds": "a single seed so far, so no verdict yet"}[c.verdict]
+    return VERDICT_PHRASES[c.verdict]
 
 
 def change_summary(prefix: str, records: list[Record], baseline: list[Record]) -> dict[str, str]:

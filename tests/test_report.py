@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
+<<<<<<< HEAD
 from helpers import catalog, confident, report, results, scheduler
+=======
+from helpers import CLASS_NAMES, catalog, report, results, scheduler
+>>>>>>> main
 from helpers.experiments import provenance
 
 
@@ -45,28 +49,41 @@ def test_training_table_names_each_run_and_its_schedule(results_dir):
     assert table.loc["pruned 2%", "status"] == "not run yet"
 
 
-def test_article_comparison_needs_a_spread_before_judging(results_dir):
+def test_article_table_needs_a_spread_before_judging(results_dir):
     noisy = record(catalog.label_noise(0.10, "smoke"), 0.60)
     one_seed = [record(catalog.baseline("smoke", 0), 0.70)]
-    text = report.article_comparison([*one_seed, noisy]).data
-    assert "≈10 points below baseline" in text and "-10.0 points" in text
-    assert "not enough seeds" in text and "a real" not in text
+    table = report.article_table([*one_seed, noisy])
+    row = table.loc["10% label noise"]
+    assert row["the article"] == "≈10 points below the baseline" and row["ours"] == "-10.0 points"
+    assert row["verdict"] == "not enough seeds"
+    assert row["article's value inside our 95% CI"] == "no interval yet"
+    assert table.loc["baseline (half the pool)", "ours"] == "70.0%"  # one seed: no interval
+    assert table.loc["1% label noise", "ours"] == "not recorded yet"
 
     seeds = one_seed + [record(catalog.baseline("smoke", s), 0.70 + 0.01 * s) for s in (1, 2)]
-    text = report.article_comparison([*seeds, noisy]).data
-    assert "1 paired seed" in text and "not enough seeds" in text  # the noise run has one seed
     noisy_seeds = [noisy] + [record(catalog.label_noise(0.10, "smoke", s), 0.60 + 0.012 * s)
                              for s in (1, 2)]
-    text = report.article_comparison([*seeds, *noisy_seeds]).data
-    assert "a real loss" in text and "3 paired seeds" in text and "excludes zero" in text
-    assert "no gain" not in text  # augmentation and extra cats/dogs are not recorded
+    table = report.article_table([*seeds, *noisy_seeds])
+    row = table.loc["10% label noise"]
+    assert row["verdict"] == "loss" and row["seeds"] == 3
+    assert row["ours"].startswith("-9.8 points [")
+    # the article's -10 points: inside our interval or not, by the interval's own bounds
+    c = report.comparison(noisy_seeds, seeds)
+    assert row["article's value inside our 95% CI"] == ("yes" if c.low <= -0.10 <= c.high else "no")
+    baseline = table.loc["baseline (half the pool)"]
+    assert baseline["ours"].startswith("71.0% [") and baseline["article's value inside our 95% CI"] == "no"
 
     bigger = [record(catalog.more_data(1.0, "smoke", s), 0.78 + 0.002 * s) for s in (0, 1, 2)]
     for run in bigger:  # a bigger training set: its seeds are not paired with the baseline's
         run.data["train"]["size"] = 400
-    text = report.article_comparison([*seeds, *bigger]).data
-    assert "≈80% accuracy" in text and "78.2% ± 0.2 test accuracy" in text
-    assert "+7.2 points [" in text and "Welch" in text and "a real gain" in text
+    table = report.article_table([*seeds, *bigger])
+    assert table.loc["whole pool: accuracy", "ours"].startswith("78.2% [")
+    assert table.loc["doubling the data (whole pool)", "verdict"] == "gain"
+    values = report.article_summary(table)
+    assert values["article_doubling_verdict"] == "a real gain"
+    assert values["article_noise1"] == "not recorded yet" and values["article_baseline_seeds"] == "3"
+    assert report.article_reference("more_data", "100% of pool") == (
+        "≈80% accuracy; ≈81% macro-F1; ≈+13 points")
 
 
 def test_provenance_names_every_machine_and_resumed_runs(results_dir):
@@ -107,27 +124,52 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
         scheduler.chapter_progress("99_nothing", "smoke")
 
 
-def test_training_story_says_when_the_learning_rate_was_cut(results_dir):
+def test_training_summary_says_when_the_learning_rate_was_cut(results_dir):
     run = record(catalog.augmentation("smoke"), 0.55)
     run.data["history"] = {"val_loss": [2.0, 1.9, 2.1, 2.2, 1.8, 1.7], "seconds": 360.0,
                       "accuracy": [0.25, 0.37, 0.46, 0.51, 0.54, 0.55],
                       "val_accuracy": [0.29, 0.35, 0.35, 0.31, 0.34, 0.36],
                       "learning_rate": [1e-4, 1e-4, 1e-4, 1e-4, 1e-5, 1e-5]}
-    text = report.training_story(run).data
-    assert "6 epochs in 6 minutes" in text and "came at epoch 6" in text
-    assert "cut 1 time, first for epoch 5, when training accuracy was 51.0%" in text
-    assert "ended at 1e-05" in text
+    values = report.training_summary(run, "t")
+    assert (values["t_epochs"], values["t_minutes"], values["t_best_epoch"]) == ("6", "6", "6")
+    assert values["t_lr_cuts"] == ("1 time, first for epoch 5, when training accuracy was 51.0% "
+                                   "and validation accuracy 31.0%")
+    assert (values["t_lr_start"], values["t_lr_end"]) == ("1e-04", "1e-05")
     assert report._first_cut(run.history) == "epoch 5 (train acc 51.0%)"
     assert report.first_lr_cut(run.history) == 5
 
     # the smoke profile's cap is 1 epoch, and the loss was still falling at the last one
-    assert "The 6-epoch cap ended the run while the validation loss was still falling" in text
+    assert values["t_end"].startswith("the profile's 6-epoch cap ended it while the validation loss")
 
     run.data["history"]["learning_rate"] = [1e-4] * 6
     run.data["history"]["val_loss"] = [1.0, 1.9, 2.1, 2.2, 1.8, 1.7]  # early stopping's pattern
-    text = report.training_story(run).data
-    assert "stayed at 1e-04 throughout" in text and "cap ended" not in text
+    values = report.training_summary(run, "t")
+    assert values["t_lr_cuts"] == "not once" and "cap" not in values["t_end"]
+    assert values["t_end"] == "early stopping ended it after 5 epochs without a lower validation loss"
     assert report.first_lr_cut(run.history) is None
+
+    run.data["history"] = {}
+    with pytest.raises(ValueError, match="no recorded learning curves"):
+        report.training_summary(run)
+
+
+def test_class_summary_names_hard_classes_confusions_and_the_over_predicted_class(results_dir):
+    run = record(catalog.baseline("smoke"), 0.6)
+    rng = np.random.default_rng(0)
+    matrix = rng.integers(0, 20, size=(10, 10)) + np.diag(rng.integers(40, 90, size=10))
+    f1 = rng.uniform(0.3, 0.9, size=10)
+    run.data["metrics"]["test"]["confusion_matrix"] = matrix.tolist()
+    run.data["metrics"]["test"]["per_class"] = {
+        c: {"f1": float(f), "support": int(n)} for c, f, n in zip(CLASS_NAMES, f1, matrix.sum(1))}
+    values = report.class_summary(run, "test", "c")
+    per_class = run.metrics["test"]["per_class"]
+    worst = min(per_class, key=lambda c: per_class[c]["f1"])
+    assert values["c_hardest"].startswith(f"{worst} ({per_class[worst]['f1']:.2f})")
+    assert values["c_hardest"].count("(") == 3 and values["c_easiest"].count("(") == 2
+    assert values["c_confusions"].count("→") == 4 and values["c_split"] == "test"
+    ratio = matrix.sum(axis=0) / matrix.sum(axis=1)
+    assert values["c_over"] == CLASS_NAMES[int(ratio.argmax())]
+    assert values["c_over_ratio"] == f"{ratio.max():.2f}×"
 
 
 def test_a_comparison_sentence_names_what_it_compares_against(results_dir):
