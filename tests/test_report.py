@@ -3,11 +3,7 @@
 import numpy as np
 import pytest
 
-<<<<<<< HEAD
-from helpers import catalog, confident, report, results, scheduler
-=======
-from helpers import CLASS_NAMES, catalog, report, results, scheduler
->>>>>>> main
+from helpers import CLASS_NAMES, catalog, confident, report, results, scheduler
 from helpers.experiments import provenance
 
 
