@@ -103,7 +103,7 @@ def summary(record: results.Record, scores: pd.DataFrame) -> dict[str, str]:
             "audit_best_found": f"{best['flagged_in_validated']:,}",
             "audit_vs_best": ("more validated errors than" if more > 0 else "as many validated errors as"
                               if more == 0 else "fewer validated errors than")
-                             + " the best single model, with "
+                             + " that member, with "
                              + ("fewer" if a["flagged"] < best["flagged"] else "as many"
                                 if a["flagged"] == best["flagged"] else "more") + " flags",
             "audit_changed": f"{changed:,}", "audit_models": f"{len(scores):,}"}

@@ -641,7 +641,9 @@ def repairs_table(c: Cleanup) -> pd.DataFrame:
     breakages (the same training set for every seed), validation and test accuracy (means over
     the training seeds), the change of test accuracy
     against the noisy runs with its 95% CI and verdict, and the recovered share of the loss
-    with its CI where the noise cost more than its CI."""
+    with its CI where the noise cost more than its CI. A repair that changed nothing is marked
+    "identical to no repair"; the recommended candidate (best mean validation accuracy) is
+    marked in its own column."""
     a = c.analysis
     rows = {}
     for name in CANDIDATES:
@@ -655,16 +657,23 @@ def repairs_table(c: Cleanup) -> pd.DataFrame:
                "validation accuracy": pct(_mean(a["validation"][name].values())),
                "test accuracy, 95% CI": _mean_ci(a["test"][name].values()),
                "test vs noisy, 95% CI": "", "verdict": "", "loss recovered, 95% CI": ""}
-        if name in REPAIRS:
+        if name in REPAIRS and _same_runs(c, name, "noisy"):
+            # nothing passed the repair's threshold: its training set is the noisy one
+            row["test vs noisy, 95% CI"] = "identical to no repair"
+        elif name in REPAIRS:
             change = _as_comparison(a["repairs"][name]["vs_noisy"])
             row["test vs noisy, 95% CI"] = interval(change)
             row["verdict"] = change.verdict
             row["loss recovered, 95% CI"] = recovered_text(a["repairs"][name]["recovered"])
-        if name == a["recommended"]:
-            row["verdict"] = (row["verdict"] + "; " if row["verdict"] else "") + \
-                "recommended (validation)"
+        row["recommended (best validation)"] = "yes" if name == a["recommended"] else ""
         rows[REPAIR_NAMES[name]] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _same_runs(c: Cleanup, name: str, other: str) -> bool:
+    """Whether two candidates of a setting trained the same runs (a repair that changed no
+    label reuses the noisy runs)."""
+    return [r.key for r in c.runs.get(name, [])] == [r.key for r in c.runs.get(other, [])]
 
 
 def _as_comparison(d: dict):
@@ -681,8 +690,11 @@ def _mean_ci(values) -> str:
 
 
 def recovered_text(recovered: dict | None) -> str:
+    """The recovered share of the loss, (repaired - noisy) / (clean - noisy) over seeds, with
+    its 95% CI; negative when the repair lost accuracy. Not computed where the noise's cost has
+    a CI that includes zero (nothing measurable to recover)."""
     if recovered is None:
-        return "n/a (noise cost no measurable accuracy)"
+        return "not computed: the noise's cost is within its CI"
     if math.isnan(recovered["low"]):
         return f"{recovered['mean']:.0%} (no interval)"
     return f"{recovered['mean']:.0%} [{recovered['low']:.0%}, {recovered['high']:.0%}]"
@@ -796,10 +808,10 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         best = a["recommended"]
         out |= {f"{p}_noise_cost": interval(noise), f"{p}_noise_verdict": verdict_phrase(noise),
                 f"{p}_recommended": REPAIR_NAMES[best]}
-        if best == "noisy":
-            out |= {f"{p}_best_change": "no change (no repair chosen)",
+        if best == "noisy" or _same_runs(c, best, "noisy"):
+            out |= {f"{p}_best_change": "no change (its training set is the noisy one)",
                     f"{p}_best_verdict": "nothing to compare",
-                    f"{p}_best_recovered": "none (no repair chosen)"}
+                    f"{p}_best_recovered": "none"}
         else:
             change = _as_comparison(a["repairs"][best]["vs_noisy"])
             out |= {f"{p}_best_change": interval(change), f"{p}_best_verdict": verdict_phrase(change),

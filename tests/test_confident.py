@@ -146,6 +146,7 @@ class FakeRecord(dict):
         super().__init__(seed=seed, name="fake")
         self.arrays = arrays or {}
         self.accuracy = accuracy or {}
+        self.key = f"fake-{id(self)}"
 
     def metric(self, split, name):
         return self.accuracy[split]
@@ -199,7 +200,14 @@ def test_analysis_from_fake_fold_runs_to_the_page_tables():
     analysis = json.loads(json.dumps(analysis))  # as the record stores it
     cleanup = confident.Cleanup(s, first, clean, candidates, {"analysis": analysis})
     table = confident.repairs_table(cleanup)
-    assert "recommended (validation)" in table.loc["flags dropped", "verdict"]
+    assert table.loc["flags dropped", "recommended (best validation)"] == "yes"
+    assert table.loc["flags down-weighted", "recommended (best validation)"] == ""
+    assert table.loc["flags dropped", "verdict"] in ("gain", "no detectable difference")
+    # a repair that changed no label reuses the noisy runs: the table says so, with no verdict
+    same = confident.Cleanup(s, first, clean, {**candidates, "relabelled": candidates["noisy"]},
+                             {"analysis": analysis})
+    row = confident.repairs_table(same).loc["confident flags relabelled"]
+    assert row["test vs noisy, 95% CI"] == "identical to no repair" and row["verdict"] == ""
     assert confident.detection_table([cleanup]).shape[1] == 1
     assert len(confident.rules_table(cleanup)) == len(confident.RULES)
     glued = confident.summary([cleanup])
