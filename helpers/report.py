@@ -301,7 +301,7 @@ def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
             shown[f"{split} {name}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                         for m, s in zip(mean, std)]
     # paired with the baseline's runs of the same seeds (Welch when the sizes differ)
-    shown["change vs baseline's same seeds, 95% CI"] = frame["test accuracy change, 95% CI"]
+    shown["change vs baseline, 95% CI"] = frame["test accuracy change, 95% CI"]
     shown["verdict"] = frame["verdict"]
     return shown.set_index(x_name)
 
@@ -354,7 +354,7 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
     for label in METRIC_NAMES.values():
         shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
-    shown["change vs baseline's same seeds, 95% CI"] = [
+    shown["change vs baseline, 95% CI"] = [
         "" if np.isnan(d) else interval(Comparison(d, lo, hi, 0, ""))
         for d, lo, hi in zip(frame["change"], frame["change low"], frame["change high"])]
     shown["verdict"] = frame["verdict"]
@@ -496,8 +496,8 @@ def training_summary(record: Record, prefix: str = "training") -> dict[str, str]
     ``{prefix}_end`` (what ended the run: early stopping, or the profile's epoch cap while the
     validation loss was still falling), ``{prefix}_lr_start`` and ``{prefix}_lr_end`` (learning
     rates, "1e-04"), and ``{prefix}_lr_cuts``: how often the plateau callback cut the learning
-    rate and, for the first cut, the epoch and the training and validation accuracy just before
-    it ("not once" without a cut). A cut made before the model has learned much leaves it
+    rate and, for the first cut, the last epoch trained at the higher rate with its training and
+    validation accuracy ("not once" without a cut). A cut made before the model has learned much leaves it
     crawling for the rest of the run, whatever the data. Raises ValueError for a run without
     learning curves."""
     history = record.history
@@ -520,8 +520,8 @@ def training_summary(record: Record, prefix: str = "training") -> dict[str, str]
         cut_text = "not once"
     else:
         first = cuts[0]  # 0-based index of the first epoch trained at the lower rate
-        cut_text = (f"{len(cuts)} time{'s' if len(cuts) > 1 else ''}, first for epoch "
-                    f"{first + 1}, when training accuracy was {pct(history['accuracy'][first - 1])}"
+        cut_text = (f"{len(cuts)} time{'s' if len(cuts) > 1 else ''}, first after epoch "
+                    f"{first}, when training accuracy was {pct(history['accuracy'][first - 1])}"
                     f" and validation accuracy {pct(history['val_accuracy'][first - 1])}")
     return {f"{prefix}_epochs": str(epochs),
             f"{prefix}_minutes": f"{results.wall_seconds(record) / 60:.0f}",

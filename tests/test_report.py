@@ -112,6 +112,21 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
     assert table.loc["01_baseline", "missing"] == 0 and table.loc["07_test_set_audit", "recorded"] == 0
     with pytest.raises(ValueError, match="choose from 01_baseline"):
         scheduler.chapter_progress("99_nothing", "smoke")
+    assert "recipe on the page" in table.columns
+
+
+def test_page_recipe_reads_the_provenance_note_of_an_executed_notebook():
+    import nbformat
+
+    def page(*notes):
+        cell = nbformat.v4.new_code_cell("report.provenance_note(runs)")
+        cell.outputs = [nbformat.v4.new_output("display_data", {"text/markdown": note})
+                        for note in notes]
+        return nbformat.v4.new_notebook(cells=[cell])
+
+    assert scheduler.page_recipe(page("Data: x. Recipe: `v2-bn0.99`, momentum 0.99.")) == "v2-bn0.99"
+    assert scheduler.page_recipe(page("Recipe: `v1-bn0.999`", "Recipe: `v2-bn0.99`")) == "several"
+    assert scheduler.page_recipe(page()) == ""
 
 
 def test_training_summary_says_when_the_learning_rate_was_cut(results_dir):
@@ -122,7 +137,7 @@ def test_training_summary_says_when_the_learning_rate_was_cut(results_dir):
                       "learning_rate": [1e-4, 1e-4, 1e-4, 1e-4, 1e-5, 1e-5]}
     values = report.training_summary(run, "t")
     assert (values["t_epochs"], values["t_minutes"], values["t_best_epoch"]) == ("6", "6", "6")
-    assert values["t_lr_cuts"] == ("1 time, first for epoch 5, when training accuracy was 51.0% "
+    assert values["t_lr_cuts"] == ("1 time, first after epoch 4, when training accuracy was 51.0% "
                                    "and validation accuracy 31.0%")
     assert (values["t_lr_start"], values["t_lr_end"]) == ("1e-04", "1e-05")
     assert report._first_cut(run.history) == "epoch 5 (train acc 51.0%)"
