@@ -698,6 +698,27 @@ def baseline_summary(runs: list[Record]) -> dict[str, str]:
             "baseline_hardest": " and ".join(hardest)}
 
 
+def trend_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[str, str]:
+    """``{prefix}_trend``: whether the mean test accuracy of a sweep (``by_x``: ``{x: runs}``, in the
+    order of x) falls at every step, rises at every step, or neither, naming the steps that go
+    the other way (``label(x)`` names a point): e.g. "falls at every step" or "falls overall
+    but rises from 2% to 3% (+0.4 points)"."""
+    xs = sorted(by_x)
+    means = [np.mean([r.metric(split, "accuracy") for r in by_x[x]]) for x in xs]
+    steps = list(zip(xs, xs[1:], np.diff(means)))
+    if not steps:
+        return {f"{prefix}_trend": "has a single point"}
+    if all(d < 0 for *_, d in steps):
+        return {f"{prefix}_trend": "falls at every step"}
+    if all(d > 0 for *_, d in steps):
+        return {f"{prefix}_trend": "rises at every step"}
+    overall = "falls overall" if means[-1] < means[0] else "rises overall"
+    against = [(a, b, d) for a, b, d in steps if (d > 0) == (means[-1] < means[0])]
+    turns = ", ".join(f"{'rises' if d > 0 else 'falls'} from {label(a)} to {label(b)} "
+                      f"({points(d)})" for a, b, d in against)
+    return {f"{prefix}_trend": f"{overall} but {turns}"}
+
+
 def sweep_summary(prefix: str, points: dict, baseline: list[Record], label) -> dict[str, str]:
     """``{prefix}_changes``: for each point of a sweep (``{x: runs}``), ``label(x)``, its
     change in test accuracy with the 95% CI and the verdict, separated by semicolons."""

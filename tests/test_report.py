@@ -195,3 +195,18 @@ def test_interval_bounds_near_zero_keep_their_side():
         "+1.9 points [-0.04, +3.7]"
     assert report.interval(Comparison(0.022, 0.009, 0.035, 3, "paired t-test")) == \
         "+2.2 points [+0.9, +3.5]"
+
+
+def test_trend_summary_names_the_steps_against_the_trend(results_dir):
+    def runs(rate, accuracies):
+        return [record(catalog.label_noise(rate, "smoke", s) if rate else catalog.baseline("smoke", s), a)
+                for s, a in enumerate(accuracies)]
+
+    label = lambda r: f"{r:.0%}"  # noqa: E731
+    falling = {0.0: runs(0.0, [0.80, 0.78]), 0.02: runs(0.02, [0.77, 0.77]),
+               0.1: runs(0.1, [0.70, 0.72])}
+    assert report.trend_summary("n", falling, label) == {"n_trend": "falls at every step"}
+    bumpy = {**falling, 0.05: runs(0.05, [0.785, 0.785])}  # 77% at 2%, 78.5% at 5%
+    assert report.trend_summary("n", bumpy, label) == {
+        "n_trend": "falls overall but rises from 2% to 5% (+1.5 points)"}
+    assert report.trend_summary("n", {0.0: falling[0.0]}, label) == {"n_trend": "has a single point"}
