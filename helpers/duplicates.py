@@ -588,7 +588,7 @@ def layer_table(record: results.Record) -> pd.DataFrame:
     for name, v in a["layers"].items():
         kinds = v.get("recall_by_kind", {})
         rows[v["label"] + (" ←" if name == a["chosen_layer"] else "")] = {
-            "dimensions": f"{v['dimensions']:,}", "best threshold": f"{v['threshold']:.3f}",
+            "dimensions": f"{v['dimensions']:,}", "best threshold": f"{v['threshold']:.3g}",
             "precision": f"{v['precision']:.3f} to {v['precision_upper']:.3f}",
             "recall": f"{v['recall']:.3f}", "F1": f"{v['f1']:.3f}",
             "recall: " + " / ".join(kinds): " / ".join(f"{x:.2f}" for x in kinds.values()),
@@ -681,8 +681,8 @@ def pair_gallery(record: results.Record, pairs: pd.DataFrame, title: str, pairs_
     captions = []
     for a, b, d in zip(pairs["id_a"], pairs["id_b"], pairs["distance"]):
         flag = "" if threshold is None else ("\nflagged" if d < threshold else "\nnot flagged")
-        captions += [f"{_short(a)}\n{labels.get(a, '')}",
-                     f"{_short(b)}\n{labels.get(b, '')}, d={d:.3f}{flag}"]
+        captions += [f"{_short(a)}\n{labels.get(a, '')}",  # four decimals: the threshold's
+                     f"{_short(b)}\n{labels.get(b, '')}\nd={d:.4f}{flag}"]  # neighbours differ there
     if not ids:
         import matplotlib.pyplot as plt
 
@@ -861,6 +861,11 @@ def summary(record: results.Record, scores: pd.DataFrame) -> dict[str, str]:
         "dup_datalab_s": f"{sum(v for k, v in a['seconds'].items() if k.startswith('datalab')):.0f}",
     }
     out["dup_published_pct"] = f"{100 * PUBLISHED_LEAK_FRACTION:.1f}%"
+    # what the lower end of precision could reach with a perfect finder, if the test split holds
+    # the published share of real duplicates: every planted copy found, every real one flagged
+    real = PUBLISHED_LEAK_FRACTION * a["test_images"]
+    out["dup_real_duplicates"] = f"{real:,.0f}"
+    out["dup_precision_ceiling"] = f"{a['planted']['count'] / (a['planted']['count'] + real):.2f}"
     for issue, name in ISSUE_NAMES.items():
         out[f"dup_count_{issue}"] = f"{counts.get(issue, 0):,}"
     return out

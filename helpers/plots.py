@@ -104,13 +104,16 @@ def image_gallery(images, titles, columns: int = 6, title: str | None = None):
     """Small images with a caption each (e.g. given vs suggested label)."""
     n = len(images)
     rows = max(1, int(np.ceil(n / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(BOOK_WIDTH, (BOOK_WIDTH / columns + 0.4) * rows + 0.4),
+    lines = max([str(t).count("\n") + 1 for t in titles] or [1])
+    fontsize = 9 if columns <= 6 else 7.5  # narrow columns: captions must not run into each other
+    row_height = BOOK_WIDTH / columns + 0.16 * lines * fontsize / 9 + 0.1
+    fig, axes = plt.subplots(rows, columns, figsize=(BOOK_WIDTH, row_height * rows + 0.4),
                              layout="constrained", squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, titles):
         ax.imshow(image)
-        ax.set_title(caption, fontsize=9)
+        ax.set_title(caption, fontsize=fontsize)
     if title:
         fig.suptitle(title)
     return fig

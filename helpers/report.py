@@ -301,7 +301,7 @@ def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
             shown[f"{split} {name}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                         for m, s in zip(mean, std)]
     # paired with the baseline's runs of the same seeds (Welch when the sizes differ)
-    shown["change vs baseline's same seeds, 95% CI"] = frame["test accuracy change, 95% CI"]
+    shown["change vs baseline, 95% CI"] = frame["test accuracy change, 95% CI"]
     shown["verdict"] = frame["verdict"]
     return shown.set_index(x_name)
 
@@ -354,7 +354,7 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
     for label in METRIC_NAMES.values():
         shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
-    shown["change vs baseline's same seeds, 95% CI"] = [
+    shown["change vs baseline, 95% CI"] = [
         "" if np.isnan(d) else interval(Comparison(d, lo, hi, 0, ""))
         for d, lo, hi in zip(frame["change"], frame["change low"], frame["change high"])]
     shown["verdict"] = frame["verdict"]
@@ -496,8 +496,8 @@ def training_summary(record: Record, prefix: str = "training") -> dict[str, str]
     ``{prefix}_end`` (what ended the run: early stopping, or the profile's epoch cap while the
     validation loss was still falling), ``{prefix}_lr_start`` and ``{prefix}_lr_end`` (learning
     rates, "1e-04"), and ``{prefix}_lr_cuts``: how often the plateau callback cut the learning
-    rate and, for the first cut, the epoch and the training and validation accuracy just before
-    it ("not once" without a cut). A cut made before the model has learned much leaves it
+    rate and, for the first cut, the last epoch trained at the higher rate with its training and
+    validation accuracy ("not once" without a cut). A cut made before the model has learned much leaves it
     crawling for the rest of the run, whatever the data. Raises ValueError for a run without
     learning curves."""
     history = record.history
@@ -520,8 +520,8 @@ def training_summary(record: Record, prefix: str = "training") -> dict[str, str]
         cut_text = "not once"
     else:
         first = cuts[0]  # 0-based index of the first epoch trained at the lower rate
-        cut_text = (f"{len(cuts)} time{'s' if len(cuts) > 1 else ''}, first for epoch "
-                    f"{first + 1}, when training accuracy was {pct(history['accuracy'][first - 1])}"
+        cut_text = (f"{len(cuts)} time{'s' if len(cuts) > 1 else ''}, first after epoch "
+                    f"{first}, when training accuracy was {pct(history['accuracy'][first - 1])}"
                     f" and validation accuracy {pct(history['val_accuracy'][first - 1])}")
     return {f"{prefix}_epochs": str(epochs),
             f"{prefix}_minutes": f"{results.wall_seconds(record) / 60:.0f}",
@@ -696,6 +696,27 @@ def baseline_summary(runs: list[Record]) -> dict[str, str]:
     return {"baseline_seeds": str(len(runs)), "baseline_mean": pct(mean),
             "baseline_ci": "not available" if np.isnan(low) else f"{pct(low)} to {pct(high)}",
             "baseline_hardest": " and ".join(hardest)}
+
+
+def trend_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[str, str]:
+    """``{prefix}_trend``: whether the mean test accuracy of a sweep (``by_x``: ``{x: runs}``, in the
+    order of x) falls at every step, rises at every step, or neither, naming the steps that go
+    the other way (``label(x)`` names a point): e.g. "falls at every step" or "falls overall
+    but rises from 2% to 3% (+0.4 points)"."""
+    xs = sorted(by_x)
+    means = [np.mean([r.metric(split, "accuracy") for r in by_x[x]]) for x in xs]
+    steps = list(zip(xs, xs[1:], np.diff(means)))
+    if not steps:
+        return {f"{prefix}_trend": "has a single point"}
+    if all(d < 0 for *_, d in steps):
+        return {f"{prefix}_trend": "falls at every step"}
+    if all(d > 0 for *_, d in steps):
+        return {f"{prefix}_trend": "rises at every step"}
+    overall = "falls overall" if means[-1] < means[0] else "rises overall"
+    against = [(a, b, d) for a, b, d in steps if (d > 0) == (means[-1] < means[0])]
+    turns = ", ".join(f"{'rises' if d > 0 else 'falls'} from {label(a)} to {label(b)} "
+                      f"({points(d)})" for a, b, d in against)
+    return {f"{prefix}_trend": f"{overall} but {turns}"}
 
 
 def sweep_summary(prefix: str, points: dict, baseline: list[Record], label) -> dict[str, str]:

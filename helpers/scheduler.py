@@ -175,10 +175,24 @@ def chapter_progress(chapter: str, profile: str | None = None) -> tuple[int, int
     return sum(runs.values()), len(runs)
 
 
+def page_recipe(notebook) -> str:
+    """The recipe named by the provenance note of an executed notebook (``report.provenance_note``
+    writes "Recipe: `NAME`"), "several" when its notes name more than one, "" when none."""
+    import re
+
+    names = set()
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("data", {}).get("text/markdown", ""))
+            names.update(re.findall(r"Recipe: `([^`]+)`", text))
+    return names.pop() if len(names) == 1 else ("several" if names else "")
+
+
 def chapter_status(profile: str = "full"):
     """One row per chapter (a DataFrame): which profile its committed page was executed with
-    (papermill records the parameters in the notebook) and how many of the records it needs
-    exist in ``profile``."""
+    (papermill records the parameters in the notebook), which recipe its records have
+    (``page_recipe``), and how many of the records it needs exist in ``profile`` with the
+    book's recipe."""
     import nbformat
     import pandas as pd
 
@@ -190,6 +204,7 @@ def chapter_status(profile: str = "full"):
         shown = notebook.metadata.get("papermill", {}).get("parameters", {}).get("profile", "")
         recorded, needed = chapter_progress(chapter, profile)
         rows[chapter] = {"page executed with": shown or "not executed",
+                         "recipe on the page": page_recipe(notebook),
                          f"{profile} records needed": needed,
                          "recorded": recorded, "missing": needed - recorded}
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -118,6 +118,21 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
     assert tuple(table.loc["07_test_set_audit", ["recorded", "missing"]]) == (3, 4 + 1)
     with pytest.raises(ValueError, match="choose from 01_baseline"):
         scheduler.chapter_progress("99_nothing", "smoke")
+    assert "recipe on the page" in table.columns
+
+
+def test_page_recipe_reads_the_provenance_note_of_an_executed_notebook():
+    import nbformat
+
+    def page(*notes):
+        cell = nbformat.v4.new_code_cell("report.provenance_note(runs)")
+        cell.outputs = [nbformat.v4.new_output("display_data", {"text/markdown": note})
+                        for note in notes]
+        return nbformat.v4.new_notebook(cells=[cell])
+
+    assert scheduler.page_recipe(page("Data: x. Recipe: `v2-bn0.99`, momentum 0.99.")) == "v2-bn0.99"
+    assert scheduler.page_recipe(page("Recipe: `v1-bn0.999`", "Recipe: `v2-bn0.99`")) == "several"
+    assert scheduler.page_recipe(page()) == ""
 
 
 def test_training_summary_says_when_the_learning_rate_was_cut(results_dir):
@@ -128,7 +143,7 @@ def test_training_summary_says_when_the_learning_rate_was_cut(results_dir):
                       "learning_rate": [1e-4, 1e-4, 1e-4, 1e-4, 1e-5, 1e-5]}
     values = report.training_summary(run, "t")
     assert (values["t_epochs"], values["t_minutes"], values["t_best_epoch"]) == ("6", "6", "6")
-    assert values["t_lr_cuts"] == ("1 time, first for epoch 5, when training accuracy was 51.0% "
+    assert values["t_lr_cuts"] == ("1 time, first after epoch 4, when training accuracy was 51.0% "
                                    "and validation accuracy 31.0%")
     assert (values["t_lr_start"], values["t_lr_end"]) == ("1e-04", "1e-05")
     assert report._first_cut(run.history) == "epoch 5 (train acc 51.0%)"
@@ -186,3 +201,18 @@ def test_interval_bounds_near_zero_keep_their_side():
         "+1.9 points [-0.04, +3.7]"
     assert report.interval(Comparison(0.022, 0.009, 0.035, 3, "paired t-test")) == \
         "+2.2 points [+0.9, +3.5]"
+
+
+def test_trend_summary_names_the_steps_against_the_trend(results_dir):
+    def runs(rate, accuracies):
+        return [record(catalog.label_noise(rate, "smoke", s) if rate else catalog.baseline("smoke", s), a)
+                for s, a in enumerate(accuracies)]
+
+    label = lambda r: f"{r:.0%}"  # noqa: E731
+    falling = {0.0: runs(0.0, [0.80, 0.78]), 0.02: runs(0.02, [0.77, 0.77]),
+               0.1: runs(0.1, [0.70, 0.72])}
+    assert report.trend_summary("n", falling, label) == {"n_trend": "falls at every step"}
+    bumpy = {**falling, 0.05: runs(0.05, [0.785, 0.785])}  # 77% at 2%, 78.5% at 5%
+    assert report.trend_summary("n", bumpy, label) == {
+        "n_trend": "falls overall but rises from 2% to 5% (+1.5 points)"}
+    assert report.trend_summary("n", {0.0: falling[0.0]}, label) == {"n_trend": "has a single point"}
