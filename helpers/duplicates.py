@@ -681,8 +681,8 @@ def pair_gallery(record: results.Record, pairs: pd.DataFrame, title: str, pairs_
     captions = []
     for a, b, d in zip(pairs["id_a"], pairs["id_b"], pairs["distance"]):
         flag = "" if threshold is None else ("\nflagged" if d < threshold else "\nnot flagged")
-        captions += [f"{_short(a)}\n{labels.get(a, '')}",  # four decimals: the threshold's
-                     f"{_short(b)}\n{labels.get(b, '')}\nd={d:.4f}{flag}"]  # neighbours differ there
+        captions += [f"{_short(a)}\n{labels.get(a, '')}",  # five decimals: the threshold's
+                     f"{_short(b)}\n{labels.get(b, '')}\nd={d:.5f}{flag}"]  # neighbours differ there
     if not ids:
         import matplotlib.pyplot as plt
 
@@ -832,7 +832,7 @@ def summary(record: results.Record, scores: pd.DataFrame) -> dict[str, str]:
         "dup_training_images": f"{a['training_images']:,}", "dup_test_images": f"{a['test_images']:,}",
         "dup_pool_images": f"{a['pool_images']:,}", "dup_model": a["model"]["summary"],
         "dup_planted": f"{a['planted']['count']:,}",
-        "dup_layer": chosen["label"], "dup_threshold": f"{a['threshold']:.4f}",
+        "dup_layer": chosen["label"], "dup_threshold": f"{a['threshold']:.5f}",
         # three decimals: a bound of 0.996 must not print as a perfect 1.00
         "dup_precision": f"{chosen['precision']:.3f}", "dup_recall": f"{chosen['recall']:.3f}",
         "dup_precision_upper": f"{chosen['precision_upper']:.3f}",
