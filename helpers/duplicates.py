@@ -681,8 +681,9 @@ def pair_gallery(record: results.Record, pairs: pd.DataFrame, title: str, pairs_
     captions = []
     for a, b, d in zip(pairs["id_a"], pairs["id_b"], pairs["distance"]):
         flag = "" if threshold is None else ("\nflagged" if d < threshold else "\nnot flagged")
-        captions += [f"{_short(a)}\n{labels.get(a, '')}",  # five decimals: the threshold's
-                     f"{_short(b)}\n{labels.get(b, '')}\nd={d:.5f}{flag}"]  # neighbours differ there
+        # five decimals: pairs on either side of the threshold differ only there
+        captions += [f"{_short(a)}\n{labels.get(a, '')}",
+                     f"{_short(b)}\n{labels.get(b, '')}\nd={d:.5f}{flag}"]
     if not ids:
         import matplotlib.pyplot as plt
 

@@ -497,9 +497,9 @@ def training_summary(record: Record, prefix: str = "training") -> dict[str, str]
     validation loss was still falling), ``{prefix}_lr_start`` and ``{prefix}_lr_end`` (learning
     rates, "1e-04"), and ``{prefix}_lr_cuts``: how often the plateau callback cut the learning
     rate and, for the first cut, the last epoch trained at the higher rate with its training and
-    validation accuracy ("not once" without a cut). A cut made before the model has learned much leaves it
-    crawling for the rest of the run, whatever the data. Raises ValueError for a run without
-    learning curves."""
+    validation accuracy ("not once" without a cut). A cut made before the model has learned much
+    leaves it crawling for the rest of the run, whatever the data. Raises ValueError for a run
+    without learning curves."""
     history = record.history
     val_loss = history.get("val_loss", [])
     rates = history.get("learning_rate", [])
@@ -699,10 +699,10 @@ def baseline_summary(runs: list[Record]) -> dict[str, str]:
 
 
 def trend_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[str, str]:
-    """``{prefix}_trend``: whether the mean test accuracy of a sweep (``by_x``: ``{x: runs}``, in the
-    order of x) falls at every step, rises at every step, or neither, naming the steps that go
-    the other way (``label(x)`` names a point): e.g. "falls at every step" or "falls overall
-    but rises from 2% to 3% (+0.4 points)"."""
+    """``{prefix}_trend``: whether the mean test accuracy of a sweep (``by_x``: ``{x: runs}``,
+    in the order of x) falls at every step, rises at every step, or neither, naming the steps
+    that go the other way (``label(x)`` names a point): e.g. "falls at every step" or "falls
+    overall but rises from 2% to 3% (+0.4 points)"."""
     xs = sorted(by_x)
     means = [np.mean([r.metric(split, "accuracy") for r in by_x[x]]) for x in xs]
     steps = list(zip(xs, xs[1:], np.diff(means)))
