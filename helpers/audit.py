@@ -1,7 +1,13 @@
 """Auditing the CIFAR-10 test set: cleanlab ranks the test labels by the averaged predicted
 probabilities of an ensemble of the book's models (``ensemble_experiments``), and its flags are
 compared with the published, human-validated label errors. ``audit(profile)`` is idempotent
-(trains missing members through the registry); ``planned(profile)`` lists what it needs."""
+(trains missing members through the registry); ``planned(profile)`` lists what it needs.
+
+Which auditor (the ensemble or one member) and which flagging rule (``confident.RULES``) the
+chapter uses is chosen on the validation split, never on the published list: label errors are
+planted in the validation labels (``PLANTED_NOISE``), every auditor and rule flags them from its
+held-out validation probabilities, and the pair with the highest mean F1 against the planted
+mask audits the test labels (``choose_auditor``)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import urllib.request
 import numpy as np
 import pandas as pd
 
-from helpers import CLASS_NAMES, catalog, data, results, sources
+from helpers import CLASS_NAMES, catalog, confident, data, noise, results, sources
 from helpers.experiments import Experiment, provenance, run_all
 from helpers.recipe import LEGACY
 
@@ -84,29 +90,89 @@ def rescore(records: list[results.Record], published: pd.DataFrame) -> pd.DataFr
 
 
 def summary(record: results.Record, scores: pd.DataFrame) -> dict[str, str]:
-    """What chapter 7's closing summary pastes (glue): the ensemble's flags, how many of the
-    published candidates and validated errors are among them, the best single member's
-    numbers for comparison (the member that finds most validated errors, fewest flags on
-    ties), and how many models change rank after correction."""
+    """What chapter 7's closing summary pastes (glue): the chosen auditor and rule, its flags
+    and how many of the published candidates and validated errors are among them, the ensemble
+    and the member that finds most validated errors alone (fewest flags on ties) under the same
+    rule, and how many models change rank after correction."""
     a = record["analysis"]
     changed = int((scores["rank (original)"] != scores["rank (corrected)"]).sum())
     best = max(a["members"], key=lambda m: (m["flagged_in_validated"], -m["flagged"]))
-    more = a["flagged_in_validated"] - best["flagged_in_validated"]
+    chosen = next(row for row in a["selection"]
+                  if row["auditor"] == a["auditor"] and row["rule"] == a["rule"])
     return {"audit_members": f"{len(a['members']):,}",
+            "audit_auditor": a["auditor"], "audit_rule": confident.RULES[a["rule"]],
+            "audit_planted_f1": f"{chosen['f1']:.2f}",
             "audit_flagged": f"{a['flagged']:,}", "audit_found": f"{a['flagged_in_validated']:,}",
             "audit_in_candidates": f"{a['flagged_in_candidates']:,}",
             "audit_candidates": f"{a['published_candidates_in_test_set']:,}",
             "audit_validated": f"{a['published_validated_in_test_set']:,}",
+            "audit_ensemble_flagged": f"{a['ensemble']['flagged']:,}",
+            "audit_ensemble_found": f"{a['ensemble']['flagged_in_validated']:,}",
             "audit_best_member": f"{best['name'].replace('_', ' ')} ({best['summary']}, seed "
                                  f"{best['seed']})",
             "audit_best_flagged": f"{best['flagged']:,}",
             "audit_best_found": f"{best['flagged_in_validated']:,}",
-            "audit_vs_best": ("more validated errors than" if more > 0 else "as many validated errors as"
-                              if more == 0 else "fewer validated errors than")
-                             + " that member, with "
-                             + ("fewer" if a["flagged"] < best["flagged"] else "as many"
-                                if a["flagged"] == best["flagged"] else "more") + " flags",
+            "audit_vs_best": _versus(a, best),
+            "audit_candidate_share": _share(a), "audit_best_candidate_share": _share(best),
+            "audit_precision_vs_best": _more_or_less(_share(a), _share(best)),
             "audit_changed": f"{changed:,}", "audit_models": f"{len(scores):,}"}
+
+
+def _share(counts: dict) -> str:
+    """The share of an auditor's flags that are among the published candidates, in percent."""
+    return f"{100 * counts['flagged_in_candidates'] / max(counts['flagged'], 1):.1f}%"
+
+
+def _more_or_less(ours: str, theirs: str) -> str:
+    """'more precise than', 'less precise than' or 'as precise as', for two shares of flags
+    among the candidates as printed ('12.3%')."""
+    ours, theirs = float(ours.rstrip("%")), float(theirs.rstrip("%"))
+    return ("more precise than" if ours > theirs else "less precise than" if ours < theirs
+            else "as precise as")
+
+
+def _versus(a: dict, best: dict) -> str:
+    """How the chosen auditor compares with the best member: 'more validated errors than that
+    member, with fewer flags', 'as many validated errors as that member, with more flags', ..."""
+    found = a["flagged_in_validated"] - best["flagged_in_validated"]
+    flags = a["flagged"] - best["flagged"]
+    errors = ("more validated errors than" if found > 0 else "as many validated errors as"
+              if found == 0 else "fewer validated errors than")
+    return f"{errors} that member, with " + ("fewer" if flags < 0 else "as many" if flags == 0
+                                              else "more") + " flags"
+
+
+def selection_table(record: results.Record, rows: int = 8) -> pd.DataFrame:
+    """How the auditor and rule were chosen: the ``rows`` best (auditor, rule) pairs by mean F1
+    on the label errors planted in the validation labels, with the chosen pair marked."""
+    a = record["analysis"]
+    frame = pd.DataFrame(a["selection"]).sort_values("f1", ascending=False, kind="stable")
+    frame = frame.head(rows).reset_index(drop=True)
+    return pd.DataFrame({
+        "auditor": frame["auditor"],
+        "rule": [confident.RULES[r] for r in frame["rule"]],
+        "flags (mean)": [f"{v:,.0f}" for v in frame["flagged"]],
+        "planted errors": [f"{v:,.0f}" for v in frame["planted"]],
+        "precision": [f"{v:.2f}" for v in frame["precision"]],
+        "recall": [f"{v:.2f}" for v in frame["recall"]],
+        "F1": [f"{v:.3f}" for v in frame["f1"]],
+        "chosen": ["yes" if (x, r) == (a["auditor"], a["rule"]) else ""
+                   for x, r in zip(frame["auditor"], frame["rule"])],
+    })
+
+
+def rules_table(record: results.Record) -> pd.DataFrame:
+    """Every rule of the chosen auditor on the test labels, graded on the published list after
+    the choice: flags, flags among the candidates and among the validated errors."""
+    a = record["analysis"]
+    return pd.DataFrame({
+        "flags": [f"{o['flagged']:,}" for o in a["rules_on_test"].values()],
+        "among the candidates": [f"{o['flagged_in_candidates']:,}"
+                                 for o in a["rules_on_test"].values()],
+        "among the validated errors": [f"{o['flagged_in_validated']:,}"
+                                       for o in a["rules_on_test"].values()],
+        "chosen": ["yes" if r == a["rule"] else "" for r in a["rules_on_test"]],
+    }, index=pd.Index([confident.RULES[r] for r in a["rules_on_test"]], name="rule"))
 
 
 def rescore_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -131,29 +197,29 @@ def ensemble_experiments(profile: str | None = None) -> list[Experiment]:
             catalog.more_data(1.0, profile)]
 
 
-def ensemble_probs(records) -> np.ndarray:
-    """Mean of the members' (row-normalised) test probabilities; every member must have
-    scored the same test images in the same order."""
-    first = records[0].arrays["test_ids"]
+def ensemble_probs(records, split: str = "test") -> np.ndarray:
+    """Mean of the members' (row-normalised) probabilities on ``split`` ("test" or
+    "validation"), shape (images, classes); every member must have scored the same images in
+    the same order (ValueError otherwise)."""
+    first = records[0].arrays[f"{split}_ids"]
     probs = []
     for record in records:
         arrays = record.arrays
-        if not np.array_equal(arrays["test_ids"], first):
-            raise ValueError(f"{record.name} scored other test images than {records[0].name}")
-        p = np.clip(arrays["test_probs"].astype(np.float64), 1e-7, None)
+        if not np.array_equal(arrays[f"{split}_ids"], first):
+            raise ValueError(f"{record.name} scored other {split} images than {records[0].name}")
+        p = np.clip(arrays[f"{split}_probs"].astype(np.float64), 1e-7, None)
         probs.append(p / p.sum(axis=1, keepdims=True))
     return np.mean(probs, axis=0)
 
 
-def rank_labels(labels: np.ndarray, probs: np.ndarray, indices: np.ndarray) -> pd.DataFrame:
-    """cleanlab's flags (default filter) on the test labels, one row per flag, sorted from the
-    lowest label quality (self-confidence) up: test_index, given_label, suggested_label,
-    label_quality (the columns of ``flagged_test_labels.csv``)."""
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
-
-    flags = np.asarray(find_label_issues(labels=labels, pred_probs=probs))
-    quality = get_label_quality_scores(labels, probs, method="self_confidence")
+def rank_labels(labels: np.ndarray, probs: np.ndarray, indices: np.ndarray,
+                rule: str = "prune_by_noise_rate") -> pd.DataFrame:
+    """The flags of ``rule`` (a key of ``confident.RULES``; default: cleanlab's default
+    filter) on the test labels, one row per flag, sorted from the lowest label quality
+    (self-confidence) up: test_index, given_label, suggested_label, label_quality (the columns
+    of ``flagged_test_labels.csv``). ``labels``: (n,) class ids; ``probs``: (n, classes)."""
+    flags = confident.flag_rules(labels, probs)[rule]
+    quality = confident.label_quality(labels, probs)
     rows = np.flatnonzero(flags)
     rows = rows[np.argsort(quality[rows], kind="stable")]
     return pd.DataFrame({"test_index": indices[rows], "given_label": labels[rows],
@@ -190,6 +256,52 @@ def ranking_precision(quality_order_indices, published: pd.DataFrame, evaluated)
     return float(average_precision_score(truth, score)) if truth.any() else 0.0
 
 
+ENSEMBLE = "ensemble of all members"
+# Label errors planted in the validation labels to choose the auditor and the rule: both kinds
+# of ``helpers.noise`` at a rate near the published candidates' share of the test set (275 of
+# 10,000), each drawn with three noise seeds.
+PLANTED_NOISE = (("symmetric", 0.03), ("pairs", 0.03))
+PLANTED_SEEDS = (0, 1, 2)
+
+
+def auditor_name(record) -> str:
+    return f"{record.name.replace('_', ' ')}: {record.get('summary')}, seed {record['seed']}"
+
+
+def auditors(records, split: str = "test") -> dict[str, np.ndarray]:
+    """{auditor: (n, classes) probabilities on ``split`` ("test" or "validation")}: the
+    ensemble's mean (``ENSEMBLE``), then each member alone."""
+    out = {ENSEMBLE: ensemble_probs(records, split)}
+    for record in records:
+        out[auditor_name(record)] = ensemble_probs([record], split)
+    return out
+
+
+def choose_auditor(records) -> dict:
+    """Choose the auditor and the flagging rule without the published list: plant label errors
+    (``PLANTED_NOISE`` x ``PLANTED_SEEDS``) in the members' shared validation labels, let every
+    auditor flag them with every rule of ``confident.RULES`` from its validation probabilities,
+    and grade the flags against the planted mask. Returns ``{"auditor", "rule", "table"}``:
+    the pair with the highest mean F1 (first listed on ties) and one row per (auditor, rule)
+    with its mean precision, recall and F1."""
+    labels = records[0].arrays["validation_labels"]
+    probs = auditors(records, "validation")
+    grades: dict[tuple[str, str], list[dict]] = {}
+    for kind, rate in PLANTED_NOISE:
+        for seed in PLANTED_SEEDS:
+            planted, mask = noise.inject_noise(labels, rate, seed, kind)
+            for name, p in probs.items():
+                for rule, flags in confident.flag_rules(planted, p).items():
+                    grades.setdefault((name, rule), []).append(confident.grade(flags, mask))
+    table = [{"auditor": name, "rule": rule,
+              **{m: float(np.mean([g[m] for g in graded])) for m in ("precision", "recall", "f1")},
+              "flagged": float(np.mean([g["flagged"] for g in graded])),
+              "planted": float(np.mean([g["injected"] for g in graded]))}
+             for (name, rule), graded in grades.items()]
+    best = max(table, key=lambda row: (row["f1"], -table.index(row)))
+    return {"auditor": best["auditor"], "rule": best["rule"], "table": table}
+
+
 def _quality_order(labels, probs, indices) -> np.ndarray:
     from cleanlab.rank import get_label_quality_scores
 
@@ -214,7 +326,7 @@ def _audit_path(members):
 
 
 NAME = "test_set_audit"
-METHOD = "ensemble-mean/v2"  # in the audit key: a change of method is a new record
+METHOD = "chosen-on-planted-validation-errors/v3"  # in the audit key: a change of method is a new record
 
 
 def audit(profile: str | None = None) -> results.Record:
@@ -231,23 +343,36 @@ def audit(profile: str | None = None) -> results.Record:
     cached = results.load(path)
     if cached is not None:
         return cached
-    probs = ensemble_probs(runs)
+    choice = choose_auditor(runs)
+    test_probs = auditors(runs, "test")
+    probs = test_probs[choice["auditor"]]
     arrays = runs[0].arrays
     labels, indices = arrays["test_labels"], data.test_indices(arrays["test_ids"])
-    flagged = rank_labels(labels, probs, indices)
+    flagged = rank_labels(labels, probs, indices, choice["rule"])
     published = published_label_errors()
     per_model = []
     for run in runs:
-        own = ensemble_probs([run])
-        own_flags = rank_labels(labels, own, indices)
+        own = test_probs[auditor_name(run)]
+        own_flags = rank_labels(labels, own, indices, choice["rule"])
         per_model.append({"name": run.name, "summary": run.get("summary"), "seed": run["seed"],
                           "key": run.key, "test_accuracy": run.metric("test", "accuracy"),
                           **overlap(own_flags["test_index"], indices, published),
                           "average_precision_validated": ranking_precision(
                               _quality_order(labels, own, indices), published, indices)})
+    ensemble = test_probs[ENSEMBLE]
+    ensemble_flags = rank_labels(labels, ensemble, indices, choice["rule"])
     analysis = {
         "members": per_model, "test_images": len(indices),
-        "ensemble_test_accuracy": float((probs.argmax(axis=1) == labels).mean()),
+        "auditor": choice["auditor"], "rule": choice["rule"], "selection": choice["table"],
+        "planted_noise": [list(p) for p in PLANTED_NOISE], "planted_seeds": list(PLANTED_SEEDS),
+        "ensemble": {"test_accuracy": float((ensemble.argmax(axis=1) == labels).mean()),
+                     **overlap(ensemble_flags["test_index"], indices, published),
+                     "average_precision_validated": ranking_precision(
+                         _quality_order(labels, ensemble, indices), published, indices)},
+        "test_accuracy": float((probs.argmax(axis=1) == labels).mean()),
+        # every rule of the chosen auditor graded on the published list, after the choice
+        "rules_on_test": {rule: overlap(indices[flags], indices, published)
+                          for rule, flags in confident.flag_rules(labels, probs).items()},
         **overlap(flagged["test_index"], indices, published),
         "average_precision_validated": ranking_precision(_quality_order(labels, probs, indices),
                                                          published, indices),
@@ -256,23 +381,23 @@ def audit(profile: str | None = None) -> results.Record:
     return results.write(path, {
         "name": NAME, "key": path.name.rsplit("-", 1)[-1], "profile": first.profile,
         "seed": None, "kind": "analysis",
-        "summary": f"cleanlab audit of {len(indices):,} test labels by an ensemble of "
-                   f"{len(runs)} models",
+        "summary": f"cleanlab audit of {len(indices):,} test labels: {choice['auditor']}, "
+                   f"{confident.RULES[choice['rule']]} (chosen on planted validation errors "
+                   f"among {len(runs)} models and their ensemble)",
         "config": {"members": [r.key for r in runs], "recipe": first.config.get("recipe", LEGACY)},
         "analysis": analysis, "provenance": provenance(None, first.profile),
     }, files={FLAGGED_CSV: flagged.to_csv(index=False)})
 
 
 def members_table(record: results.Record) -> pd.DataFrame:
-    """Each auditor alone and the ensemble: test accuracy, flags, flags among the published
-    candidates and among the validated errors, and the average precision of its label-quality
-    ranking at finding the validated errors."""
+    """Each member alone and the ensemble, all flagging with the chosen rule: test accuracy,
+    flags, flags among the published candidates and among the validated errors, and the
+    average precision of its label-quality ranking at finding the validated errors."""
     a = record["analysis"]
     rows = {}
     for m in a["members"]:
         rows[f"{m['name'].replace('_', ' ')}: {m['summary']}, seed {m['seed']}"] = m
-    rows["ensemble (mean of the probabilities above)"] = {
-        k: v for k, v in a.items() if k != "members"} | {"test_accuracy": a["ensemble_test_accuracy"]}
+    rows[ENSEMBLE] = a["ensemble"]
     frame = pd.DataFrame.from_dict(rows, orient="index")
     return pd.DataFrame({
         "test accuracy": [f"{100 * v:.1f}%" for v in frame["test_accuracy"]],
@@ -305,7 +430,7 @@ def counts_table(record: results.Record) -> pd.DataFrame:
     a = record["analysis"]
     counts = {
         "test images scored": a["test_images"],
-        "flagged by cleanlab": a["flagged"],
+        f"flagged ({a['auditor']}; {confident.RULES[a['rule']]})": a["flagged"],
         "published candidates in this test set": a["published_candidates_in_test_set"],
         "flagged and among the candidates": a["flagged_in_candidates"],
         "published validated errors in this test set": a["published_validated_in_test_set"],

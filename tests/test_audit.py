@@ -60,3 +60,36 @@ def test_ranking_precision_of_the_validated_errors():
     assert audit.ranking_precision([4, 9, 0, 1], published, range(10)) == pytest.approx(1.0)
     assert audit.ranking_precision([0, 1, 4, 9], published, range(10)) < 1.0
     assert audit.ranking_precision([0, 1], published, [0, 1]) is None
+
+
+class FakeRun:
+    """A member with held-out validation probabilities (what ``choose_auditor`` reads)."""
+
+    def __init__(self, name, val_probs, val_labels):
+        self.name = name
+        ids = np.array([f"train_{i:05d}" for i in range(len(val_labels))])
+        self.arrays = {"validation_probs": np.asarray(val_probs, dtype=np.float16),
+                       "validation_labels": val_labels, "validation_ids": ids}
+
+    def get(self, key):
+        return {"summary": "fake"}[key]
+
+    def __getitem__(self, key):
+        return {"seed": 0}[key]
+
+
+def test_choose_auditor_prefers_the_auditor_that_finds_planted_errors():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 60)
+    sharp = np.full((len(labels), 10), 0.01)
+    sharp[np.arange(len(labels)), labels] = 0.91  # knows every true class
+    noise = rng.dirichlet(np.ones(10), size=len(labels))  # knows nothing
+    runs = [FakeRun("guesser", noise, labels), FakeRun("expert", sharp, labels)]
+    choice = audit.choose_auditor(runs)
+    table = pd.DataFrame(choice["table"])
+    assert len(table) == 3 * len(audit.confident.RULES)  # ensemble + two members, every rule
+    assert not choice["auditor"].startswith("guesser")
+    best = table.loc[(table["auditor"] == choice["auditor"]) & (table["rule"] == choice["rule"])]
+    assert float(best["f1"].iloc[0]) == table["f1"].max() > 0.8
+    guesser = table[table["auditor"].str.startswith("guesser")]
+    assert guesser["f1"].max() < 0.5  # random probabilities cannot find the planted errors
