@@ -115,7 +115,19 @@ def summary(record: results.Record, scores: pd.DataFrame) -> dict[str, str]:
             "audit_vs_best": _versus(a, best),
             "audit_candidate_share": _share(a), "audit_best_candidate_share": _share(best),
             "audit_precision_vs_best": _more_or_less(_share(a), _share(best)),
-            "audit_changed": f"{changed:,}", "audit_models": f"{len(scores):,}"}
+            **_most_found(a),
+            "audit_changed": f"{changed:,}", "audit_models": f"{len(scores):,}",
+            "audit_max_shift": f"{100 * (scores['corrected'] - scores['original']).abs().max():.2f}"}
+
+
+def _most_found(a: dict) -> dict[str, str]:
+    """The rule of the chosen auditor that finds the most validated errors on the test labels
+    (fewest flags on ties), graded after the choice: what choosing on planted errors cost."""
+    rule, best = max(a["rules_on_test"].items(),
+                     key=lambda kv: (kv[1]["flagged_in_validated"], -kv[1]["flagged"]))
+    return {"audit_most_found_rule": confident.RULES[rule],
+            "audit_most_found": f"{best['flagged_in_validated']:,}",
+            "audit_most_found_flags": f"{best['flagged']:,}"}
 
 
 def _share(counts: dict) -> str:
@@ -148,11 +160,11 @@ def selection_table(record: results.Record, rows: int = 8) -> pd.DataFrame:
     a = record["analysis"]
     frame = pd.DataFrame(a["selection"]).sort_values("f1", ascending=False, kind="stable")
     frame = frame.head(rows).reset_index(drop=True)
-    return pd.DataFrame({
-        "auditor": frame["auditor"],
+    return pd.DataFrame(index=pd.RangeIndex(1, len(frame) + 1, name="rank"), data={
+        "auditor": frame["auditor"].to_numpy(),
         "rule": [confident.RULES[r] for r in frame["rule"]],
-        "flags (mean)": [f"{v:,.0f}" for v in frame["flagged"]],
-        "planted errors": [f"{v:,.0f}" for v in frame["planted"]],
+        "flags (mean of 6 plantings)": [f"{v:,.0f}" for v in frame["flagged"]],
+        "planted errors (mean)": [f"{v:,.0f}" for v in frame["planted"]],
         "precision": [f"{v:.2f}" for v in frame["precision"]],
         "recall": [f"{v:.2f}" for v in frame["recall"]],
         "F1": [f"{v:.3f}" for v in frame["f1"]],
@@ -195,6 +207,19 @@ def ensemble_experiments(profile: str | None = None) -> list[Experiment]:
     return [*catalog.baselines(profile), catalog.augmentation(profile),
             catalog.more_cats_and_dogs(profile), catalog.more_data(0.75, profile),
             catalog.more_data(1.0, profile)]
+
+
+def member_records(profile: str | None = None) -> list[results.Record]:
+    """The ensemble's member records, read from the registry (after ``audit(profile)``, which
+    trains missing members); FileNotFoundError names the member that is missing."""
+    records = []
+    for e in ensemble_experiments(profile):
+        record = results.load(e.record_dir())
+        if record is None:
+            raise FileNotFoundError(f"{e.name} ({e.summary()}, seed {e.seed}) is not recorded: "
+                                    f"run audit.audit({profile!r}) first, which trains it")
+        records.append(record)
+    return records
 
 
 def ensemble_probs(records, split: str = "test") -> np.ndarray:
@@ -430,7 +455,7 @@ def counts_table(record: results.Record) -> pd.DataFrame:
     a = record["analysis"]
     counts = {
         "test images scored": a["test_images"],
-        f"flagged ({a['auditor']}; {confident.RULES[a['rule']]})": a["flagged"],
+        "flagged by the chosen auditor and rule": a["flagged"],
         "published candidates in this test set": a["published_candidates_in_test_set"],
         "flagged and among the candidates": a["flagged_in_candidates"],
         "published validated errors in this test set": a["published_validated_in_test_set"],

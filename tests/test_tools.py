@@ -352,7 +352,7 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
                           capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**os.environ, "DCAI_RESULTS_DIR": str(results_dir)})
     header, *lines = done.stdout.splitlines()
-    # 68 steps; the analyses train folds, repairs and retrains of their own: confident learning
+    # 76 steps; the analyses train folds, repairs and retrains of their own: confident learning
     # in smoke has 2 fold runs per setting, 2 x 3 repairs and an analysis per repair setting, and
     # at 10% 1 noisy run beyond the round's (training seed 1 on noise seed 0); the 40% settings'
     # noisy runs are the rounds' own, every training seed on noise seed 0
@@ -361,18 +361,30 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 16
     # configurations (article grid, the two augmentations of chapter 8, 40% symmetric and
     # class-conditional noise, crop+flip's halves alone) each followed by its deduplicated
-    # retrain; after the first round the dataset and test-set audits and the four
-    # confident-learning settings
-    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4
+    # retrain; after the first round the dataset and test-set audits, the fold runs of the four
+    # confident-learning settings (2 each in smoke), then the four settings' analyses
+    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4 * 2 + 4
+    folds = [n for n, step in enumerate(steps) if step.startswith("cv_fold")]
+    analyses = [n for n, step in enumerate(steps) if step.startswith("confident_learning")]
+    assert len(folds) == 8 and max(folds) < min(analyses)  # every fold before any repair
+    assert "class-conditional" in steps[folds[0]] and steps[analyses[0]].startswith(
+        "confident_learning pairs40")
     assert sum(step.startswith("baseline") for step in steps) == 11
     assert sum("+10 cat, +10 dog" in step for step in steps) == 3
     assert sum(step.startswith("deployment_augmentation") for step in steps) == 3
     assert sum(step.startswith(("crop_only", "flip_only")) for step in steps) == 6
-    assert sum("class-conditional" in step for step in steps) == 3
+    assert sum("class-conditional" in step and not step.startswith("cv_fold")
+               for step in steps) == 3
     assert sum(step.startswith("confident_learning") for step in steps) == 4
     assert sum(step.startswith("deduplicated") for step in steps) == 3
     assert all(step.endswith("[to train]") for step in steps if "key=" in step)
     assert not results_dir.exists()  # listing trains nothing
+
+
+def test_the_grid_walks_every_confident_learning_setting_once():
+    from helpers import confident, scheduler
+
+    assert sorted(scheduler.CL_ORDER) == sorted(s.name for s in confident.SETTINGS)
 
 
 def test_grid_cost_counts_only_runs_of_the_books_recipe(monkeypatch):
