@@ -102,7 +102,8 @@ def spread(records: list[Record], split: str = "test", metric: str = "accuracy")
 
 
 def scores_table(groups: dict[str, list[Record]]) -> pd.DataFrame:
-    """Mean ± std over seeds of validation/test accuracy and macro-F1 per group."""
+    """Mean ± standard deviation over seeds of validation/test accuracy and macro-F1 per group
+    (the columns with a ± say so in their names)."""
     rows = {}
     for label, records in groups.items():
         row = {"seeds": len(records), "training images": f"{records[0]['train']['size']:,}"}
@@ -111,7 +112,15 @@ def scores_table(groups: dict[str, list[Record]]) -> pd.DataFrame:
                 mean, std = spread(records, split, metric)
                 row[f"{split} {name}"] = pct(mean) + (f" ± {100 * std:.1f}" if len(records) > 1 else "")
         rows[label] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    return _label_spread(frame) if any(len(r) > 1 for r in groups.values()) else frame
+
+
+def _label_spread(frame: pd.DataFrame) -> pd.DataFrame:
+    """Name what the ``±`` in a table's score columns is: the standard deviation over seeds
+    (the 95% confidence intervals are in the comparisons, not here)."""
+    return frame.rename(columns={c: f"{c} (mean ± SD over seeds)" for c in frame.columns
+                                 if any(isinstance(v, str) and " ± " in v for v in frame[c])})
 
 
 def by_seed(records: list[Record], split: str = "test", metric: str = "accuracy") -> dict:
@@ -217,7 +226,7 @@ def class_summary(record: Record, split: str = "validation", prefix: str = "clas
     """Which classes struggle, where the confusions go, and which class is over-predicted, as
     values for a chapter's markdown (``glue``): ``{prefix}_split``, ``{prefix}_hardest`` (the
     three lowest F1, e.g. "cat (0.51), dog (0.58), bird (0.67)"), ``{prefix}_easiest`` (the two
-    highest), ``{prefix}_confusions`` (the four most frequent, "dog → cat (342), …", counts of
+    highest, highest first), ``{prefix}_confusions`` (the four most frequent, "dog → cat (342), …", counts of
     images), ``{prefix}_over`` (the class predicted most often relative to its support),
     ``{prefix}_over_predicted`` and ``{prefix}_over_true`` (image counts) and
     ``{prefix}_over_ratio`` ("1.58×")."""
@@ -233,7 +242,7 @@ def class_summary(record: Record, split: str = "validation", prefix: str = "clas
         return ", ".join(f"{c} ({per_class[c]['f1']:.2f})" for c in classes)
 
     return {f"{prefix}_split": split, f"{prefix}_hardest": listed(ranked[:3]),
-            f"{prefix}_easiest": listed(ranked[-2:]),
+            f"{prefix}_easiest": listed(ranked[::-1][:2]),
             f"{prefix}_confusions": ", ".join(f"{t} → {p} ({n})" for t, p, n in confusions),
             f"{prefix}_over": CLASS_NAMES[over],
             f"{prefix}_over_predicted": f"{int(predicted[over]):,}",
@@ -301,9 +310,9 @@ def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
             shown[f"{split} {name}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                         for m, s in zip(mean, std)]
     # paired with the baseline's runs of the same seeds (Welch when the sizes differ)
-    shown["change vs baseline, 95% CI"] = frame["test accuracy change, 95% CI"]
+    shown["test accuracy change vs baseline, 95% CI"] = frame["test accuracy change, 95% CI"]
     shown["verdict"] = frame["verdict"]
-    return shown.set_index(x_name)
+    return _label_spread(shown.set_index(x_name))
 
 
 def article_reference(name: str, summary: str) -> str:
@@ -354,12 +363,12 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
     for label in METRIC_NAMES.values():
         shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
-    shown["change vs baseline, 95% CI"] = [
+    shown["test accuracy change vs baseline, 95% CI"] = [
         "" if np.isnan(d) else interval(Comparison(d, lo, hi, 0, ""))
         for d, lo, hi in zip(frame["change"], frame["change low"], frame["change high"])]
     shown["verdict"] = frame["verdict"]
     shown["article"] = frame["article"]
-    return shown.set_index("experiment")
+    return _label_spread(shown.set_index("experiment"))
 
 
 # The article's claims, one row each: (label, experiment, setting, what it measures, the
@@ -447,7 +456,7 @@ def grid_progress(grid) -> pd.DataFrame:
 
 def training_table(runs: dict) -> pd.DataFrame:
     """One row per named run (a Record, or None for a run not recorded yet): how its training
-    went next to its test scores (the hardware is in the page's provenance note; minutes
+    went next to its test scores (a "status" column only while some run is not recorded) (the hardware is in the page's provenance note; minutes
     depend on how busy the machine was). Two runs on different data are only a comparison of the data
     when their schedules went alike; an early learning-rate cut shows up here."""
     rows = {}
@@ -467,7 +476,10 @@ def training_table(runs: dict) -> pd.DataFrame:
                 "resumed at epoch": ", ".join(map(str, resumed)) if resumed else "",
             })
         rows[name] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    if len(frame) and (frame["status"] == "recorded").all():
+        frame = frame.drop(columns="status")  # says nothing when every run is recorded
+    return frame
 
 
 def _lr_cuts(history: dict) -> list[int]:
@@ -486,7 +498,8 @@ def _first_cut(history: dict) -> str:
     epoch = first_lr_cut(history)
     if epoch is None:
         return "none"
-    return f"epoch {epoch} (train acc {pct(history['accuracy'][epoch - 2])})"
+    # the last epoch trained at the full rate, and its training accuracy (what the callback saw)
+    return f"after epoch {epoch - 1} (train acc {pct(history['accuracy'][epoch - 2])})"
 
 
 def training_summary(record: Record, prefix: str = "training") -> dict[str, str]:
@@ -576,7 +589,7 @@ def recipe_table(runs: list[Record]) -> pd.DataFrame:
         rows[name] = {
             "seeds": _per_seed([r["seed"] for r in members], str),
             "epochs": _per_seed([r["epochs"] for r in members], str),
-            "first LR cut": _per_seed([first_lr_cut(r.history) for r in members],
+            "first epoch at a lower LR": _per_seed([first_lr_cut(r.history) for r in members],
                                              lambda e: "none" if e is None else str(e)),
             "test accuracy": _per_seed(accuracy, pct),
             "mean ± std": pct(mean) + (f" ± {100 * std:.2f}" if len(members) > 1 else ""),

@@ -40,7 +40,7 @@ def test_training_table_names_each_run_and_its_schedule(results_dir):
     noisy.data["history"] |= {"accuracy": [0.4, 0.5, 0.55], "learning_rate": [1e-4, 1e-4, 1e-5]}
     table = report.training_table({"noisy 2%": noisy, "pruned 2%": None})
     assert list(table.index) == ["noisy 2%", "pruned 2%"]
-    assert table.loc["noisy 2%", "first LR cut"] == "epoch 3 (train acc 50.0%)"
+    assert table.loc["noisy 2%", "first LR cut"] == "after epoch 2 (train acc 50.0%)"
     assert table.loc["noisy 2%", "test accuracy"] == "65.0%"
     assert table.loc["pruned 2%", "status"] == "not run yet"
 
@@ -146,7 +146,7 @@ def test_training_summary_says_when_the_learning_rate_was_cut(results_dir):
     assert values["t_lr_cuts"] == ("1 time, first after epoch 4, when training accuracy was 51.0% "
                                    "and validation accuracy 31.0%")
     assert (values["t_lr_start"], values["t_lr_end"]) == ("1e-04", "1e-05")
-    assert report._first_cut(run.history) == "epoch 5 (train acc 51.0%)"
+    assert report._first_cut(run.history) == "after epoch 4 (train acc 51.0%)"
     assert report.first_lr_cut(run.history) == 5
 
     # the smoke profile's cap is 1 epoch, and the loss was still falling at the last one
