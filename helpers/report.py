@@ -734,9 +734,22 @@ def trend_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[s
 
 def sweep_summary(prefix: str, points: dict, baseline: list[Record], label) -> dict[str, str]:
     """``{prefix}_changes``: for each point of a sweep (``{x: runs}``), ``label(x)``, its
-    change in test accuracy with the 95% CI and the verdict, separated by semicolons."""
-    parts = []
+    change in test accuracy with the 95% CI and the verdict, separated by semicolons. Points
+    without an interval (a single seed) carry no verdict each; one closing remark says so
+    ("1%: +0.1 points; 10%: -3.9 points [-5.0, -2.8] (a real loss); 1% has a single seed so
+    far, so no verdict yet")."""
+    parts, single = [], []
     for x, records in points.items():
         c = comparison(records, baseline)
-        parts.append(f"{label(x)}: {interval(c)} ({verdict_phrase(c)})")
-    return {f"{prefix}_changes": "; ".join(parts)}
+        if c.has_interval:
+            parts.append(f"{label(x)}: {interval(c)} ({verdict_phrase(c)})")
+        else:
+            parts.append(f"{label(x)}: {interval(c)}")
+            single.append(label(x))
+    text = "; ".join(parts)
+    if single:
+        names = (", ".join(single[:-1]) + " and " + single[-1]) if len(single) > 1 else single[0]
+        text += (f"; {'every point' if len(single) == len(parts) else names} "
+                 f"{'has' if len(single) == 1 or len(single) == len(parts) else 'have'} a single "
+                 "seed so far, so no verdict yet")
+    return {f"{prefix}_changes": text}

@@ -216,3 +216,19 @@ def test_trend_summary_names_the_steps_against_the_trend(results_dir):
     assert report.trend_summary("n", bumpy, label) == {
         "n_trend": "falls overall but rises from 2% to 5% (+1.5 points)"}
     assert report.trend_summary("n", {0.0: falling[0.0]}, label) == {"n_trend": "has a single point"}
+
+
+def test_sweep_summary_says_once_which_points_have_no_verdict(monkeypatch):
+    from helpers.evaluate import Comparison
+
+    def fake(records, baseline):
+        one = records[0]
+        return (Comparison(one, one - 0.01, one + 0.01, 3, "paired") if one < 0
+                else Comparison(one, float("nan"), float("nan"), 1, "paired"))
+
+    monkeypatch.setattr(report, "comparison", fake)
+    text = report.sweep_summary("n", {1: [0.001], 10: [-0.04]}, [], lambda x: f"{x}%")["n_changes"]
+    assert text.startswith("1%: +0.1 points; 10%: -4.0 points [-5.0, -3.0] (a real loss)")
+    assert text.endswith("; 1% has a single seed so far, so no verdict yet")
+    both = report.sweep_summary("n", {1: [0.001], 2: [0.002]}, [], lambda x: f"{x}%")["n_changes"]
+    assert both == "1%: +0.1 points; 2%: +0.2 points; every point has a single seed so far, so no verdict yet"
