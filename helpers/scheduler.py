@@ -154,6 +154,21 @@ def recorded_seconds(profile: str | None = None) -> list[float]:
             if r.get("kind", "experiment") == "experiment" and r.get("recipe") == current]
 
 
+def grid_cost(profile: str | None = None) -> dict[str, str]:
+    """What the grid has cost and what is left, for a page's prose (``glue``): ``grid_runs``
+    (recorded runs of the book's recipe), ``grid_hours`` (their total wall time: training
+    steps + validation, hours), ``grid_minutes_per_run``, ``grid_missing`` (records of
+    ``schedule(profile)`` not made yet) and ``grid_hours_left`` (their estimate at the mean,
+    "unknown" before the first run)."""
+    profile = get_profile(profile).name
+    seconds = recorded_seconds(profile)
+    missing, hours = remaining(profile, seconds=seconds)
+    return {"grid_runs": f"{len(seconds):,}", "grid_hours": f"{sum(seconds) / 3600:.1f}",
+            "grid_minutes_per_run": f"{sum(seconds) / len(seconds) / 60:.0f}" if seconds else "unknown",
+            "grid_missing": f"{len(missing):,}",
+            "grid_hours_left": f"{hours:.1f}" if hours is not None else "unknown"}
+
+
 CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
     "01_baseline": lambda profile: catalog.baselines(profile),
     "02_label_noise": lambda profile: catalog.baselines(profile)

@@ -401,3 +401,14 @@ def test_grid_cost_counts_only_runs_of_the_books_recipe(monkeypatch):
     missing, hours = scheduler.remaining("smoke", plans=[[("a", False), ("b", True)],
                                                          [("a", False), ("c", False)]])
     assert missing == ["a", "c"] and hours == pytest.approx(2 * 930 / 3600)
+
+
+def test_grid_cost_for_the_overview(monkeypatch):
+    from helpers import scheduler
+
+    monkeypatch.setattr(scheduler, "recorded_seconds", lambda profile: [600.0, 1200.0])
+    monkeypatch.setattr(scheduler, "remaining",
+                        lambda profile, seconds=None: (["a", "b", "c"], 3 * 900 / 3600))
+    assert scheduler.grid_cost("smoke") == {
+        "grid_runs": "2", "grid_hours": "0.5", "grid_minutes_per_run": "15",
+        "grid_missing": "3", "grid_hours_left": "0.8"}
