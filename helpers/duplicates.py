@@ -579,21 +579,21 @@ def deduplicated(profile: str | None = None, seed: int = 0) -> Experiment:
 # --- what the page shows ----------------------------------------------------------------------
 
 def layer_table(record: results.Record) -> pd.DataFrame:
-    """Per layer: dimensions, the planted-copy grading at its best threshold (precision as a
-    range: every flagged test image counted as a false alarm, or only those whose nearest
-    training image has another class), recall per modification, and how often a test image's
-    nearest training image has the same class."""
+    """Per layer (its label names its dimensions): the planted-copy grading at its best
+    threshold (precision as a range: every flagged test image counted as a false alarm, or only
+    those whose nearest training image has another class), recall per modification, and how
+    often a test image's nearest training image has the same class."""
     a = record["analysis"]
     rows = {}
     for name, v in a["layers"].items():
         kinds = v.get("recall_by_kind", {})
         rows[v["label"] + (" ←" if name == a["chosen_layer"] else "")] = {
-            "dimensions": f"{v['dimensions']:,}", "best threshold": f"{v['threshold']:.3g}",
+            "best threshold": f"{v['threshold']:.3g}",  # dimensions: in the label
             "precision": f"{v['precision']:.3f} to {v['precision_upper']:.3f}",
             "recall": f"{v['recall']:.3f}", "F1": f"{v['f1']:.3f}",
-            "recall: " + " / ".join(kinds): " / ".join(f"{x:.2f}" for x in kinds.values()),
+            "recall by kind: " + " / ".join(kinds): " / ".join(f"{x:.2f}" for x in kinds.values()),
             "test images flagged": f"{v['test_flagged']:,}",
-            "test: nearest has same class": f"{100 * v['test_nearest_same_class']:.0f}%"}
+            "test: same class as nearest": f"{100 * v['test_nearest_same_class']:.0f}%"}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("features")
 
 
