@@ -243,7 +243,11 @@ def rank_labels(labels: np.ndarray, probs: np.ndarray, indices: np.ndarray,
     filter) on the test labels, one row per flag, sorted from the lowest label quality
     (self-confidence) up: test_index, given_label, suggested_label, label_quality (the columns
     of ``flagged_test_labels.csv``). ``labels``: (n,) class ids; ``probs``: (n, classes)."""
-    flags = confident.flag_rules(labels, probs)[rule]
+    return _flag_rows(labels, probs, indices, confident.flag_rules(labels, probs)[rule])
+
+
+def _flag_rows(labels, probs, indices, flags) -> pd.DataFrame:
+    """``rank_labels``'s rows for flags already computed (``flags``: (n,) booleans)."""
     quality = confident.label_quality(labels, probs)
     rows = np.flatnonzero(flags)
     rows = rows[np.argsort(quality[rows], kind="stable")]
@@ -289,8 +293,13 @@ PLANTED_NOISE = (("symmetric", 0.03), ("pairs", 0.03))
 PLANTED_SEEDS = (0, 1, 2)
 
 
+def _member_label(name: str, summary: str, seed) -> str:
+    """How the page names one member: "more data: 100% of pool, seed 0"."""
+    return f"{name.replace('_', ' ')}: {summary}, seed {seed}"
+
+
 def auditor_name(record) -> str:
-    return f"{record.name.replace('_', ' ')}: {record.get('summary')}, seed {record['seed']}"
+    return _member_label(record.name, record.get("summary"), record["seed"])
 
 
 def auditors(records, split: str = "test") -> dict[str, np.ndarray]:
@@ -351,7 +360,8 @@ def _audit_path(members):
 
 
 NAME = "test_set_audit"
-METHOD = "chosen-on-planted-validation-errors/v3"  # in the audit key: a change of method is a new record
+# in the audit key: a change of method is a new record
+METHOD = "chosen-on-planted-validation-errors/v3"
 
 
 def audit(profile: str | None = None) -> results.Record:
@@ -369,23 +379,25 @@ def audit(profile: str | None = None) -> results.Record:
     if cached is not None:
         return cached
     choice = choose_auditor(runs)
+    rule = choice["rule"]
     test_probs = auditors(runs, "test")
-    probs = test_probs[choice["auditor"]]
     arrays = runs[0].arrays
     labels, indices = arrays["test_labels"], data.test_indices(arrays["test_ids"])
-    flagged = rank_labels(labels, probs, indices, choice["rule"])
+    test_flags = {name: confident.flag_rules(labels, p) for name, p in test_probs.items()}
+    probs = test_probs[choice["auditor"]]
+    flagged = _flag_rows(labels, probs, indices, test_flags[choice["auditor"]][rule])
     published = published_label_errors()
     per_model = []
     for run in runs:
         own = test_probs[auditor_name(run)]
-        own_flags = rank_labels(labels, own, indices, choice["rule"])
+        own_flags = _flag_rows(labels, own, indices, test_flags[auditor_name(run)][rule])
         per_model.append({"name": run.name, "summary": run.get("summary"), "seed": run["seed"],
                           "key": run.key, "test_accuracy": run.metric("test", "accuracy"),
                           **overlap(own_flags["test_index"], indices, published),
                           "average_precision_validated": ranking_precision(
                               _quality_order(labels, own, indices), published, indices)})
     ensemble = test_probs[ENSEMBLE]
-    ensemble_flags = rank_labels(labels, ensemble, indices, choice["rule"])
+    ensemble_flags = _flag_rows(labels, ensemble, indices, test_flags[ENSEMBLE][rule])
     analysis = {
         "members": per_model, "test_images": len(indices),
         "auditor": choice["auditor"], "rule": choice["rule"], "selection": choice["table"],
@@ -396,8 +408,8 @@ def audit(profile: str | None = None) -> results.Record:
                          _quality_order(labels, ensemble, indices), published, indices)},
         "test_accuracy": float((probs.argmax(axis=1) == labels).mean()),
         # every rule of the chosen auditor graded on the published list, after the choice
-        "rules_on_test": {rule: overlap(indices[flags], indices, published)
-                          for rule, flags in confident.flag_rules(labels, probs).items()},
+        "rules_on_test": {name: overlap(indices[flags], indices, published)
+                          for name, flags in test_flags[choice["auditor"]].items()},
         **overlap(flagged["test_index"], indices, published),
         "average_precision_validated": ranking_precision(_quality_order(labels, probs, indices),
                                                          published, indices),
@@ -421,7 +433,7 @@ def members_table(record: results.Record) -> pd.DataFrame:
     a = record["analysis"]
     rows = {}
     for m in a["members"]:
-        rows[f"{m['name'].replace('_', ' ')}: {m['summary']}, seed {m['seed']}"] = m
+        rows[_member_label(m["name"], m["summary"], m["seed"])] = m
     rows[ENSEMBLE] = a["ensemble"]
     frame = pd.DataFrame.from_dict(rows, orient="index")
     return pd.DataFrame({

@@ -226,9 +226,9 @@ def class_summary(record: Record, split: str = "validation", prefix: str = "clas
     """Which classes struggle, where the confusions go, and which class is over-predicted, as
     values for a chapter's markdown (``glue``): ``{prefix}_split``, ``{prefix}_hardest`` (the
     three lowest F1, e.g. "cat (0.51), dog (0.58), bird (0.67)"), ``{prefix}_easiest`` (the two
-    highest, highest first), ``{prefix}_confusions`` (the four most frequent, "dog → cat (342), …", counts of
-    images), ``{prefix}_over`` (the class predicted most often relative to its support),
-    ``{prefix}_over_predicted`` and ``{prefix}_over_true`` (image counts) and
+    highest, highest first), ``{prefix}_confusions`` (the four most frequent, "dog → cat (342),
+    …", counts of images), ``{prefix}_over`` (the class predicted most often relative to its
+    support), ``{prefix}_over_predicted`` and ``{prefix}_over_true`` (image counts) and
     ``{prefix}_over_ratio`` ("1.58×")."""
     per_class = record.metrics[split]["per_class"]
     ranked = sorted(CLASS_NAMES, key=lambda c: per_class[c]["f1"])
@@ -456,9 +456,10 @@ def grid_progress(grid) -> pd.DataFrame:
 
 def training_table(runs: dict) -> pd.DataFrame:
     """One row per named run (a Record, or None for a run not recorded yet): how its training
-    went next to its test scores (a "status" column only while some run is not recorded) (the hardware is in the page's provenance note; minutes
-    depend on how busy the machine was). Two runs on different data are only a comparison of the data
-    when their schedules went alike; an early learning-rate cut shows up here."""
+    went next to its test scores. A "status" column appears only while some run is not
+    recorded; the hardware is in the page's provenance note, and minutes depend on how busy the
+    machine was. Two runs on different data are only a comparison of the data when their
+    schedules went alike; an early learning-rate cut shows up here."""
     rows = {}
     for name, record in runs.items():
         row = {"status": "recorded" if record else "not run yet", "epochs": "",
@@ -748,8 +749,8 @@ def sweep_summary(prefix: str, points: dict, baseline: list[Record], label) -> d
             single.append(label(x))
     text = "; ".join(parts)
     if single:
-        names = (", ".join(single[:-1]) + " and " + single[-1]) if len(single) > 1 else single[0]
-        text += (f"; {'every point' if len(single) == len(parts) else names} "
-                 f"{'has' if len(single) == 1 or len(single) == len(parts) else 'have'} a single "
-                 "seed so far, so no verdict yet")
+        names = ", ".join(single[:-1]) + " and " + single[-1] if len(single) > 1 else single[0]
+        subject, verb = (("every point", "has") if len(single) == len(parts)
+                         else (names, "has" if len(single) == 1 else "have"))
+        text += f"; {subject} {verb} a single seed so far, so no verdict yet"
     return {f"{prefix}_changes": text}

@@ -154,17 +154,20 @@ def recorded_seconds(profile: str | None = None) -> list[float]:
             if r.get("kind", "experiment") == "experiment" and r.get("recipe") == current]
 
 
-def grid_cost(profile: str | None = None) -> dict[str, str]:
-    """What the grid has cost and what is left, for a page's prose (``glue``): ``grid_runs``
-    (recorded runs of the book's recipe), ``grid_hours`` (their total wall time: training
-    steps + validation, hours), ``grid_minutes_per_run``, ``grid_missing`` (records of
-    ``schedule(profile)`` not made yet) and ``grid_hours_left`` (their estimate at the mean,
-    "unknown" before the first run)."""
+def grid_cost(profile: str | None = None, plans: list | None = None,
+              seconds: list[float] | None = None) -> dict[str, str]:
+    """What the grid has cost and what is left, for a page's prose (``glue``) and ``--list``:
+    ``grid_runs`` (recorded runs of the book's recipe), ``grid_hours`` (their total wall time:
+    training steps + validation, hours), ``grid_minutes_per_run``, ``grid_missing`` (records
+    of ``schedule(profile)`` not made yet) and ``grid_hours_left`` (their estimate at the mean,
+    "unknown" before the first run). ``plans`` and ``seconds`` as for ``remaining``."""
     profile = get_profile(profile).name
-    seconds = recorded_seconds(profile)
-    missing, hours = remaining(profile, seconds=seconds)
+    if seconds is None:
+        seconds = recorded_seconds(profile)
+    missing, hours = remaining(profile, plans, seconds)
     return {"grid_runs": f"{len(seconds):,}", "grid_hours": f"{sum(seconds) / 3600:.1f}",
-            "grid_minutes_per_run": f"{sum(seconds) / len(seconds) / 60:.0f}" if seconds else "unknown",
+            "grid_minutes_per_run": (f"{sum(seconds) / len(seconds) / 60:.0f}" if seconds
+                                     else "unknown"),
             "grid_missing": f"{len(missing):,}",
             "grid_hours_left": f"{hours:.1f}" if hours is not None else "unknown"}
 
@@ -248,16 +251,16 @@ def main(argv=None) -> int:
         parser.error(str(error))
     steps = schedule(profile)
     plans = [planned_runs(step, profile) for step in steps]
-    seconds = recorded_seconds(profile)
-    missing, hours = remaining(profile, plans, seconds)
-    estimate = f"about {hours:.1f} hours at the recorded runs' mean" if hours is not None else \
-        "no recorded run of this recipe to estimate the time from yet"
-    print(f"{len(missing)} records of {profile} not made yet ({estimate}); the {len(steps)} "
-          "steps below include analyses that train runs of their own.", flush=True)
-    if seconds:
-        print(f"Made so far with the book's recipe: {len(seconds)} runs in "
-              f"{sum(seconds) / 3600:.1f} hours, {sum(seconds) / len(seconds) / 60:.0f} minutes "
-              "per run on average.", flush=True)
+    cost = grid_cost(profile, plans)
+    estimate = (f"about {cost['grid_hours_left']} hours at the recorded runs' mean"
+                if cost["grid_hours_left"] != "unknown"
+                else "no recorded run of this recipe to estimate the time from yet")
+    print(f"{cost['grid_missing']} records of {profile} not made yet ({estimate}); the "
+          f"{len(steps)} steps below include analyses that train runs of their own.", flush=True)
+    if cost["grid_runs"] != "0":
+        print(f"Made so far with the book's recipe: {cost['grid_runs']} runs in "
+              f"{cost['grid_hours']} hours, {cost['grid_minutes_per_run']} minutes per run on "
+              "average.", flush=True)
     for n, step in enumerate(steps, 1):
         # listing: the records as they were looked up above; training changes them as it goes
         runs = plans[n - 1] if args.list else None

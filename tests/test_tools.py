@@ -408,7 +408,7 @@ def test_grid_cost_for_the_overview(monkeypatch):
 
     monkeypatch.setattr(scheduler, "recorded_seconds", lambda profile: [600.0, 1200.0])
     monkeypatch.setattr(scheduler, "remaining",
-                        lambda profile, seconds=None: (["a", "b", "c"], 3 * 900 / 3600))
+                        lambda profile, plans=None, seconds=None: (["a", "b", "c"], 3 * 900 / 3600))
     assert scheduler.grid_cost("smoke") == {
         "grid_runs": "2", "grid_hours": "0.5", "grid_minutes_per_run": "15",
         "grid_missing": "3", "grid_hours_left": "0.8"}
