@@ -536,17 +536,60 @@ def planned(s: Setting | str | float, profile: str | None = None) -> list[tuple[
     clean = catalog.baselines(profile, seeds(profile)) if s.repairs else []
     detection, fold_runs, experiments = _experiment_plan(s, profile)
     needed = [*clean, *fold_runs, *[e for runs in experiments.values() for e in runs.values()]]
-    # labelled as the scheduler labels single runs, so a run two steps need is counted once
-    out = [(f"{e.name}: {e.summary()}, seed {e.seed}", results.load(e.record_dir()) is not None)
-           for e in dict.fromkeys(needed)]
+    out = _labels(needed)
     for seed in experiments:
         if detection is None:
-            out += [(f"{s.label}, seed {seed}: {name} (configured once the folds are recorded)",
-                     False) for name in REPAIRS]
+            out += _unconfigured(s, seed)
     recorded = all(done for _, done in out) and results.load(results.record_dir(
         profile, ANALYSIS, _analysis_key(s, profile, _keys(clean, fold_runs, experiments)))) \
         is not None
     return out + [(f"confident-learning analysis, {s.label}", recorded)]
+
+
+def _labels(experiments) -> list[tuple[str, bool]]:
+    # labelled as the scheduler labels single runs, so a run two steps need is counted once
+    return [(f"{e.name}: {e.summary()}, seed {e.seed}", results.load(e.record_dir()) is not None)
+            for e in dict.fromkeys(experiments)]
+
+
+def _unconfigured(s: Setting, seed: int) -> list[tuple[str, bool]]:
+    return [(f"{s.label}, seed {seed}: {name} (configured once the folds are recorded)", False)
+            for name in REPAIRS]
+
+
+def _check_seed(s: Setting, profile: str, seed: int) -> None:
+    if not s.repairs:
+        raise ValueError(f"{s.name} only grades detection: it trains no repairs")
+    if seed not in seeds(profile):
+        raise ValueError(f"seed {seed} is not a training seed of confident learning in {profile} "
+                         f"(choose from {', '.join(map(str, seeds(profile)))})")
+
+
+def planned_seed(s: Setting | str | float, seed: int,
+                 profile: str | None = None) -> list[tuple[str, bool]]:
+    """``(label, recorded?)`` for the runs ``train_seed(s, seed, profile)`` needs: the fold runs,
+    the noisy run of training seed ``seed`` and its three repairs (labelled as in ``planned``).
+    ValueError for a detection-only setting or a seed outside ``seeds(profile)``."""
+    s = setting(s)
+    profile = get_profile(profile).name
+    _check_seed(s, profile, seed)
+    detection, fold_runs, experiments = _experiment_plan(s, profile)
+    out = _labels([*fold_runs, *experiments[seed].values()])
+    return out + (_unconfigured(s, seed) if detection is None else [])
+
+
+def train_seed(s: Setting | str | float, seed: int,
+               profile: str | None = None) -> list[results.Record]:
+    """Train what is missing of one training seed of setting ``s``: the fold runs (whose flags
+    configure the repairs), then the noisy run and the three repairs with ``seed``; returns
+    their records (idempotent). Lets the grid record one seed of every setting before the next
+    (``clean_up`` then finds them and trains only the rest). ValueError as ``planned_seed``."""
+    s = setting(s)
+    profile = get_profile(profile).name
+    _check_seed(s, profile, seed)
+    run_all(fold_experiments(s, profile))
+    _, _, experiments = _experiment_plan(s, profile)
+    return run_all(list(dict.fromkeys(experiments[seed].values())))
 
 
 def clean_up(s: Setting | str | float, profile: str | None = None) -> Cleanup:

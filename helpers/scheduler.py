@@ -42,13 +42,17 @@ def _round(profile: str, seed: int) -> list[Experiment]:
 
 def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     """Every step, in order: the recipe seed study (whose runs of the book's recipe are the
-    baseline's seeds); then one seed of every configuration (``_round``), then the analyses
-    that need it (the dataset audit and the test-set audit after the 40K model, confident
-    learning's folds and repairs, the deduplicated retrain); then the second seed of everything,
-    then the third. A step is an Experiment, or a tuple naming an analysis:
-    ``("dataset_audit",)``, ``("test_set_audit",)``, ``("deduplicated", seed)``,
-    ``("confident_learning", setting name)`` (``helpers.confident.SETTINGS``)."""
+    baseline's seeds); then one seed of every configuration (``_round``), the analyses that need
+    it (the dataset audit and the test-set audit after the 40K model, the deduplicated retrain)
+    and that seed's runs of confident learning; then the second seed of everything, then the
+    third; last, confident learning's analyses, which compare all their seeds. A step is an
+    Experiment, or a tuple naming an analysis: ``("dataset_audit",)``, ``("test_set_audit",)``,
+    ``("deduplicated", seed)``, ``("confident_learning_runs", setting name, seed)`` (the noisy
+    run and the repairs of one training seed), ``("confident_learning", setting name)``
+    (``helpers.confident.SETTINGS``)."""
     profile = get_profile(profile).name
+    settings = [confident.setting(name) for name in CL_ORDER]
+    repairing = [s for s in settings if s.repairs]
     ordered = [*catalog.recipe_study(profile, seeds)]
     for n, seed in enumerate(seeds):
         ordered += _round(profile, seed)
@@ -56,12 +60,19 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
             ordered += [("dataset_audit",), ("test_set_audit",)]
         ordered.append(("deduplicated", seed))
         if n == 0:
-            # confident learning: every setting's fold runs before any setting's repairs, so the
-            # detection figures of all settings land first; the settings where cleaning is
-            # expected to pay come first
-            settings = [confident.setting(name) for name in CL_ORDER]
-            ordered += [run for s in settings for run in confident.fold_experiments(s, profile)]
-            ordered += [("confident_learning", s.name) for s in settings]
+            # confident learning: the fold runs of every setting that repairs come first (the
+            # repairs' configs follow from their flags), settings where cleaning is expected to
+            # pay first
+            ordered += [run for s in repairing for run in confident.fold_experiments(s, profile)]
+        if seed in confident.seeds(profile):
+            ordered += [("confident_learning_runs", s.name, seed) for s in repairing]
+        if n == 0:
+            # the detection-only setting (the 2% lesson) is complete with its folds
+            ordered += [step for s in settings if not s.repairs
+                        for step in (*confident.fold_experiments(s, profile),
+                                     ("confident_learning", s.name))]
+    # confident learning's seeds beyond the rounds' (none in any profile) are trained here
+    ordered += [("confident_learning", s.name) for s in repairing]
     assert all(exp in ordered
                for exp in catalog.article_grid(profile) + catalog.shift_grid(profile))
     return ordered
@@ -76,6 +87,8 @@ def run_step(step, profile: str | None = None):
     kind, *args = step
     if kind == "confident_learning":
         return confident.clean_up(args[0], profile)
+    if kind == "confident_learning_runs":
+        return confident.train_seed(args[0], args[1], profile)
     if kind == "test_set_audit":
         from helpers import audit
 
@@ -101,6 +114,8 @@ def planned_runs(step, profile: str | None = None) -> list[tuple[str, bool]]:
     kind, *args = step
     if kind == "confident_learning":
         return confident.planned(args[0], profile)
+    if kind == "confident_learning_runs":
+        return confident.planned_seed(args[0], args[1], profile)
     if kind == "test_set_audit":
         from helpers import audit
 
@@ -123,6 +138,9 @@ def describe(step, profile: str | None = None, runs: list | None = None) -> str:
         status = "recorded" if runs[0][1] else "to train"
         return f"{step.name:<24} seed={step.seed} {step.summary()}  key={step.key()}  [{status}]"
     done = sum(recorded for _, recorded in runs)
+    if step[0] == "confident_learning_runs":
+        return (f"confident_learning {step[1]}, training seed {step[2]}: the noisy run and the "
+                f"repairs ({done} of {len(runs)} records made, fold runs included)")
     return (" ".join(map(str, step)) + f"  (analysis: {done} of {len(runs)} records made; it "
             "trains the runs it needs that are missing)")
 

@@ -361,21 +361,33 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 16
     # configurations (article grid, the two augmentations of chapter 8, 40% symmetric and
     # class-conditional noise, crop+flip's halves alone) each followed by its deduplicated
-    # retrain; after the first round the dataset and test-set audits, the fold runs of the four
-    # confident-learning settings (2 each in smoke), then the four settings' analyses
-    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4 * 2 + 4
+    # retrain and (seeds 0 and 1 in smoke) that seed's confident-learning runs of the three
+    # settings that repair; after the first round the dataset and test-set audits and the fold
+    # runs of the four confident-learning settings (2 each in smoke); the detection-only setting's
+    # analysis after its folds, the three others' at the very end
+    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4 * 2 + 2 * 3 + 4
     folds = [n for n, step in enumerate(steps) if step.startswith("cv_fold")]
-    analyses = [n for n, step in enumerate(steps) if step.startswith("confident_learning")]
-    assert len(folds) == 8 and max(folds) < min(analyses)  # every fold before any repair
-    assert "class-conditional" in steps[folds[0]] and steps[analyses[0]].startswith(
-        "confident_learning pairs40")
+    seed_runs = [n for n, step in enumerate(steps) if "training seed" in step]
+    analyses = [n for n, step in enumerate(steps)
+                if step.startswith("confident_learning") and "training seed" not in step]
+    assert len(folds) == 8 and len(seed_runs) == 6 and len(analyses) == 4
+    # the folds of the settings that repair come before any repair; seed 0 of every such
+    # setting before seed 1; each setting's analysis after all its seeds
+    assert max(folds[:6]) < min(seed_runs)
+    assert "class-conditional" in steps[folds[0]] and steps[seed_runs[0]].startswith(
+        "confident_learning pairs40, training seed 0")
+    assert [steps[n].split(":")[0].split(", ")[1] for n in seed_runs] == [
+        "training seed 0"] * 3 + ["training seed 1"] * 3
+    assert steps[analyses[0]].startswith("confident_learning symmetric02")
+    assert max(seed_runs) < min(analyses[1:]) and analyses[1:] == [len(steps) - 3,
+                                                                   len(steps) - 2,
+                                                                   len(steps) - 1]
     assert sum(step.startswith("baseline") for step in steps) == 11
     assert sum("+10 cat, +10 dog" in step for step in steps) == 3
     assert sum(step.startswith("deployment_augmentation") for step in steps) == 3
     assert sum(step.startswith(("crop_only", "flip_only")) for step in steps) == 6
     assert sum("class-conditional" in step and not step.startswith("cv_fold")
                for step in steps) == 3
-    assert sum(step.startswith("confident_learning") for step in steps) == 4
     assert sum(step.startswith("deduplicated") for step in steps) == 3
     assert all(step.endswith("[to train]") for step in steps if "key=" in step)
     assert not results_dir.exists()  # listing trains nothing
@@ -385,6 +397,25 @@ def test_the_grid_walks_every_confident_learning_setting_once():
     from helpers import confident, scheduler
 
     assert sorted(scheduler.CL_ORDER) == sorted(s.name for s in confident.SETTINGS)
+
+
+def test_one_training_seed_of_a_setting_is_planned_before_its_analysis(results_dir):
+    from helpers import confident
+
+    pairs = confident.setting("pairs40")
+    planned = confident.planned_seed(pairs, 1, "smoke")
+    # the fold runs, the noisy run of seed 1, and three repairs not configured until the folds
+    # have flagged something; every label is also one of the analysis's own
+    assert len(planned) == confident.folds("smoke") + 1 + len(confident.REPAIRS)
+    assert not any(done for _, done in planned)
+    assert sum("configured once the folds are recorded" in label for label, _ in planned) == 3
+    assert {label for label, _ in planned} <= {label for label, _ in confident.planned(pairs,
+                                                                                       "smoke")}
+    with pytest.raises(ValueError, match="only grades detection"):
+        confident.planned_seed("symmetric02", 0, "smoke")
+    with pytest.raises(ValueError, match="choose from 0, 1"):
+        confident.train_seed(pairs, 2, "smoke")
+    assert not results_dir.exists()  # nothing trained
 
 
 def test_grid_cost_counts_only_runs_of_the_books_recipe(monkeypatch):
