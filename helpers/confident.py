@@ -498,16 +498,33 @@ def _summarise(s: Setting, detection: Detection, clean, runs, k: int) -> dict:
     return out
 
 
-def _experiment_plan(s: Setting, profile: str) -> tuple[Detection | None, list, dict]:
+def _training_seeds(profile: str, training_seeds=None) -> tuple[int, ...]:
+    """``training_seeds`` checked against ``seeds(profile)`` (all of them when None)."""
+    allowed = seeds(profile)
+    if training_seeds is None:
+        return allowed
+    if isinstance(training_seeds, (str, bytes)) or not all(
+            isinstance(seed, (int, np.integer)) for seed in training_seeds):
+        raise ValueError(f"training seeds {training_seeds!r}: give a list of integers such as "
+                         f"[0] (papermill: -y 'seeds: [0]')")
+    chosen = tuple(sorted({int(seed) for seed in training_seeds}))
+    if not chosen or not set(chosen) <= set(allowed):
+        raise ValueError(f"training seeds {list(training_seeds)} of confident learning in "
+                         f"{profile}: choose one or more of {', '.join(map(str, allowed))}")
+    return chosen
+
+
+def _experiment_plan(s: Setting, profile: str,
+                     training_seeds=None) -> tuple[Detection | None, list, dict]:
     """(the Detection when every fold run is recorded, else None; the fold experiments;
     {seed: {run name: Experiment}} of the noisy runs and, once the folds are recorded, the
-    repairs) without training anything."""
+    repairs, for ``training_seeds`` (default: ``seeds(profile)``)) without training anything."""
     fold_runs = fold_experiments(s, profile)
     fold_records = [results.load(e.record_dir()) for e in fold_runs]
     detection = analyse_folds(fold_records) if all(fold_records) else None
     experiments = {}
     if s.repairs:
-        for seed in seeds(profile):
+        for seed in _training_seeds(profile, training_seeds):
             experiments[seed] = {"noisy": noisy_experiment(s, profile, seed)}
             if detection is not None:
                 experiments[seed] |= repair_experiments(s, profile, seed, detection.plans)
@@ -527,14 +544,16 @@ def _keys(clean, fold_runs, experiments) -> dict:
                      for seed, runs in experiments.items()}}
 
 
-def planned(s: Setting | str | float, profile: str | None = None) -> list[tuple[str, bool]]:
-    """``(label, recorded?)`` for every record ``clean_up(s, profile)`` needs: the clean
-    baselines, the fold runs, per training seed the noisy run and the repairs (whose configs
-    are known once the folds are recorded), and the analysis record."""
+def planned(s: Setting | str | float, profile: str | None = None,
+            training_seeds=None) -> list[tuple[str, bool]]:
+    """``(label, recorded?)`` for every record ``clean_up(s, profile, training_seeds)`` needs:
+    the clean baselines, the fold runs, per training seed the noisy run and the repairs (whose
+    configs are known once the folds are recorded), and the analysis record."""
     s = setting(s)
     profile = get_profile(profile).name
-    clean = catalog.baselines(profile, seeds(profile)) if s.repairs else []
-    detection, fold_runs, experiments = _experiment_plan(s, profile)
+    training_seeds = _training_seeds(profile, training_seeds)
+    clean = catalog.baselines(profile, training_seeds) if s.repairs else []
+    detection, fold_runs, experiments = _experiment_plan(s, profile, training_seeds)
     needed = [*clean, *fold_runs, *[e for runs in experiments.values() for e in runs.values()]]
     out = _labels(needed)
     for seed in experiments:
@@ -592,15 +611,20 @@ def train_seed(s: Setting | str | float, seed: int,
     return run_all(list(dict.fromkeys(experiments[seed].values())))
 
 
-def clean_up(s: Setting | str | float, profile: str | None = None) -> Cleanup:
+def clean_up(s: Setting | str | float, profile: str | None = None,
+             training_seeds=None) -> Cleanup:
     """Train what is missing (the fold runs, then per training seed the noisy run, the repairs
     and the clean baseline), analyse, and record the analysis (idempotent: a second call reads
-    everything back). ``s``: a Setting, its name (``"pairs40"``) or a symmetric rate."""
+    everything back). ``s``: a Setting, its name (``"pairs40"``) or a symmetric rate.
+    ``training_seeds``: some of ``seeds(profile)`` (default: all), so that a page can show the
+    seeds recorded so far while the grid trains the rest; the analysis key names them, so each
+    choice is its own record. ValueError for a seed outside ``seeds(profile)``."""
     s = setting(s)
     profile = get_profile(profile).name
+    training_seeds = _training_seeds(profile, training_seeds)
     run_all(fold_experiments(s, profile))  # first: the repairs' configs follow from them
-    detection, fold_runs, experiments = _experiment_plan(s, profile)
-    clean = catalog.baselines(profile, seeds(profile)) if s.repairs else []
+    detection, fold_runs, experiments = _experiment_plan(s, profile, training_seeds)
+    clean = catalog.baselines(profile, training_seeds) if s.repairs else []
     clean_records = run_all(clean)
     runs: dict[str, list] = {}
     for name in CANDIDATES if s.repairs else ():
@@ -707,7 +731,8 @@ def repairs_table(c: Cleanup) -> pd.DataFrame:
             change = _as_comparison(a["repairs"][name]["vs_noisy"])
             row["test vs noisy, 95% CI"] = interval(change)
             row["verdict"] = change.verdict
-            row["loss recovered, 95% CI"] = recovered_text(a["repairs"][name]["recovered"])
+            row["loss recovered, 95% CI"] = recovered_text(a["repairs"][name]["recovered"],
+                                                           a["noise_cost"])
         row["recommended (best validation)"] = "yes" if name == a["recommended"] else ""
         rows[REPAIR_NAMES[name]] = row
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -732,11 +757,14 @@ def _mean_ci(values) -> str:
     return pct(mean) + ("" if math.isnan(low) else f" [{100 * low:.1f}, {100 * high:.1f}]")
 
 
-def recovered_text(recovered: dict | None) -> str:
+def recovered_text(recovered: dict | None, noise_cost: dict | None = None) -> str:
     """The recovered share of the loss, (repaired - noisy) / (clean - noisy) over seeds, with
     its 95% CI; negative when the repair lost accuracy. Not computed where the noise's cost has
-    a CI that includes zero (nothing measurable to recover)."""
+    a CI that includes zero (nothing measurable to recover), or none yet (``noise_cost``, the
+    analysis's comparison, says "not enough seeds": one training seed recorded so far)."""
     if recovered is None:
+        if noise_cost is not None and noise_cost.get("verdict") == "not enough seeds":
+            return "not computed yet: one seed gives the noise's cost no CI"
         return "not computed: the noise's cost is within its CI"
     if math.isnan(recovered["low"]):
         return f"{recovered['mean']:.0%} (no interval)"
@@ -858,19 +886,21 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         else:
             change = _as_comparison(a["repairs"][best]["vs_noisy"])
             out |= {f"{p}_best_change": interval(change), f"{p}_best_verdict": verdict_phrase(change),
-                    f"{p}_best_recovered": recovered_text(a["repairs"][best]["recovered"])}
+                    f"{p}_best_recovered": recovered_text(a["repairs"][best]["recovered"],
+                                                          a["noise_cost"])}
         # the repair with the best test result, for "did validation pick it?"
         test_best = max(CANDIDATES, key=lambda n: _mean(a["test"][n].values()))
         out[f"{p}_test_best"] = REPAIR_NAMES[test_best]
     return out
 
 
-def progress(profile: str | None = None, settings=SETTINGS) -> pd.DataFrame:
-    """One row per setting: how many of the records ``clean_up`` needs exist in ``profile``
-    (``planned``), and the first few missing ones by name."""
+def progress(profile: str | None = None, settings=SETTINGS,
+             training_seeds=None) -> pd.DataFrame:
+    """One row per setting: how many of the records ``clean_up(s, profile, training_seeds)``
+    needs exist in ``profile`` (``planned``), and the first few missing ones by name."""
     rows = {}
     for s in settings:
-        plan = planned(s, profile)
+        plan = planned(s, profile, training_seeds)
         missing = [label for label, done in plan if not done]
         rows[s.label] = {"records needed": len(plan), "recorded": len(plan) - len(missing),
                          "missing": len(missing),

@@ -119,6 +119,27 @@ def test_settings_cover_the_issue():
         confident.setting("nope")
 
 
+def test_a_page_can_plan_the_training_seeds_recorded_so_far(results_dir):
+    """``training_seeds`` narrows the clean baselines and noisy runs to those seeds, the
+    default plans all of ``seeds(profile)``, and a seed outside them is refused by name."""
+    s = confident.setting("pairs40")
+    k = confident.folds("smoke")
+    every = confident.planned(s, "smoke")
+    first = confident.planned(s, "smoke", training_seeds=[0])
+    n = len(confident.seeds("smoke"))
+    # per seed: a clean baseline, a noisy run and three repairs not configured yet
+    assert len(every) == n * 5 + k + 1 and len(first) == 5 + k + 1
+    assert {label for label, _ in first} - {label for label, _ in every} == set()
+    assert [label for label, _ in first if ", seed 1" in label] == []
+    with pytest.raises(ValueError, match="choose one or more of 0, 1"):
+        confident.planned(s, "smoke", training_seeds=[7])
+    with pytest.raises(ValueError, match="choose one or more"):
+        confident.clean_up(s, "smoke", training_seeds=[])
+    with pytest.raises(ValueError, match="a list of integers"):
+        confident.clean_up(s, "smoke", training_seeds="[0]")
+    assert not results_dir.exists()  # planning and refusing train nothing
+
+
 @pytest.mark.needs_data
 def test_smoke_end_to_end_detection_setting_is_planned_recorded_and_idempotent(results_dir):
     """The detection-only setting in smoke, from an empty registry: ``planned`` lists the fold
@@ -213,3 +234,13 @@ def test_analysis_from_fake_fold_runs_to_the_page_tables():
     glued = confident.summary([cleanup])
     assert glued["pairs40_recommended"] == "flags dropped"
     assert glued["pairs40_best_recovered"].startswith(("49%", "50%", "51%"))
+
+
+def test_recovered_share_says_why_it_is_missing():
+    one_seed = {"difference": -0.05, "low": math.nan, "high": math.nan, "n": 1,
+                "verdict": "not enough seeds"}
+    within = {"difference": -0.004, "low": -0.01, "high": 0.002, "n": 3,
+              "verdict": "no detectable difference"}
+    assert confident.recovered_text(None, one_seed).startswith("not computed yet: one seed")
+    assert confident.recovered_text(None, within) == "not computed: the noise's cost is within its CI"
+    assert confident.recovered_text({"mean": 0.5, "low": 0.2, "high": 0.8}) == "50% [20%, 80%]"
