@@ -499,17 +499,26 @@ def _summarise(s: Setting, detection: Detection, clean, runs, k: int) -> dict:
 
 
 def _training_seeds(profile: str, training_seeds=None) -> tuple[int, ...]:
-    """``training_seeds`` checked against ``seeds(profile)`` (all of them when None)."""
+    """``training_seeds`` (a list of ints, or one int) checked against ``seeds(profile)``;
+    all of them when None. ValueError naming the fix otherwise."""
     allowed = seeds(profile)
     if training_seeds is None:
         return allowed
-    if isinstance(training_seeds, (str, bytes)) or not all(
-            isinstance(seed, (int, np.integer)) for seed in training_seeds):
+    def integer(value) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    if integer(training_seeds):
+        given = [training_seeds]
+    elif isinstance(training_seeds, (list, tuple, set, range, np.ndarray)):
+        given = list(training_seeds)
+    else:
+        given = None
+    if given is None or not all(integer(seed) for seed in given):
         raise ValueError(f"training seeds {training_seeds!r}: give a list of integers such as "
-                         f"[0] (papermill: -y 'seeds: [0]')")
-    chosen = tuple(sorted({int(seed) for seed in training_seeds}))
+                         f"[0] (in chapter 6, the 'seeds' line of its parameters cell)")
+    chosen = tuple(sorted({int(seed) for seed in given}))
     if not chosen or not set(chosen) <= set(allowed):
-        raise ValueError(f"training seeds {list(training_seeds)} of confident learning in "
+        raise ValueError(f"training seeds {given} of confident learning in "
                          f"{profile}: choose one or more of {', '.join(map(str, allowed))}")
     return chosen
 
@@ -764,7 +773,9 @@ def recovered_text(recovered: dict | None, noise_cost: dict | None = None) -> st
     analysis's comparison, says "not enough seeds": one training seed recorded so far)."""
     if recovered is None:
         if noise_cost is not None and noise_cost.get("verdict") == "not enough seeds":
-            return "not computed yet: one seed gives the noise's cost no CI"
+            if noise_cost["n"] < 2:
+                return "not computed yet: one seed gives the noise's cost no CI"
+            return "not computed: the noise's cost has no CI (it is the same on every seed)"
         return "not computed: the noise's cost is within its CI"
     if math.isnan(recovered["low"]):
         return f"{recovered['mean']:.0%} (no interval)"

@@ -44,8 +44,9 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     """Every step, in order: the recipe seed study (whose runs of the book's recipe are the
     baseline's seeds); then one seed of every configuration (``_round``), the analyses that need
     it (the dataset audit and the test-set audit after the 40K model, the deduplicated retrain)
-    and that seed's runs of confident learning; then the second seed of everything, then the
-    third; last, confident learning's analyses, which compare all their seeds. A step is an
+    and that seed's runs of confident learning (the detection-only setting's fold runs and
+    analysis after seed 0's); then the second seed of everything, then the third; last,
+    confident learning's analyses of the settings that repair, which compare all their seeds. A step is an
     Experiment, or a tuple naming an analysis: ``("dataset_audit",)``, ``("test_set_audit",)``,
     ``("deduplicated", seed)``, ``("confident_learning_runs", setting name, seed)`` (the noisy
     run and the repairs of one training seed), ``("confident_learning", setting name)``
@@ -71,7 +72,9 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
             ordered += [step for s in settings if not s.repairs
                         for step in (*confident.fold_experiments(s, profile),
                                      ("confident_learning", s.name))]
-    # confident learning's seeds beyond the rounds' (none in any profile) are trained here
+    # every training seed of confident learning is one of the rounds' (the analyses would
+    # otherwise train the others themselves, out of the round order)
+    assert set(confident.seeds(profile)) <= set(seeds)
     ordered += [("confident_learning", s.name) for s in repairing]
     assert all(exp in ordered
                for exp in catalog.article_grid(profile) + catalog.shift_grid(profile))

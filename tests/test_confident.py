@@ -135,8 +135,10 @@ def test_a_page_can_plan_the_training_seeds_recorded_so_far(results_dir):
         confident.planned(s, "smoke", training_seeds=[7])
     with pytest.raises(ValueError, match="choose one or more"):
         confident.clean_up(s, "smoke", training_seeds=[])
-    with pytest.raises(ValueError, match="a list of integers"):
-        confident.clean_up(s, "smoke", training_seeds="[0]")
+    for wrong in ("[0]", [True], [0.0], True):
+        with pytest.raises(ValueError, match="a list of integers"):
+            confident.clean_up(s, "smoke", training_seeds=wrong)
+    assert confident.planned(s, "smoke", training_seeds=0) == first
     assert not results_dir.exists()  # planning and refusing train nothing
 
 
@@ -242,5 +244,9 @@ def test_recovered_share_says_why_it_is_missing():
     within = {"difference": -0.004, "low": -0.01, "high": 0.002, "n": 3,
               "verdict": "no detectable difference"}
     assert confident.recovered_text(None, one_seed).startswith("not computed yet: one seed")
+    # two seeds whose differences do not vary also get no CI, but not for want of seeds
+    flat = {"difference": -0.05, "low": math.nan, "high": math.nan, "n": 2,
+            "verdict": "not enough seeds"}
+    assert confident.recovered_text(None, flat).startswith("not computed: the noise's cost has no CI")
     assert confident.recovered_text(None, within) == "not computed: the noise's cost is within its CI"
     assert confident.recovered_text({"mean": 0.5, "low": 0.2, "high": 0.8}) == "50% [20%, 80%]"
