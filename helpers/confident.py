@@ -290,6 +290,21 @@ def ranking_quality(quality: np.ndarray, noise_mask: np.ndarray) -> dict:
             "precision": precision, "recall": recall}
 
 
+def separation(quality: np.ndarray, noise_mask: np.ndarray, share: float = 0.05) -> dict:
+    """How far the label-quality ranking separates wrong labels from right ones, graded against
+    the injected mask: ``quality_right`` and ``quality_wrong`` (mean label quality, 0-1, of the
+    right and of the wrong labels), ``top_precision`` (share of wrong labels among the
+    ``share`` of labels with the lowest quality; NaN for an empty top) and ``base_rate`` (share
+    of wrong labels overall, what a random pick of labels would find). Shapes: (n,) each."""
+    quality, mask = np.asarray(quality, float), np.asarray(noise_mask, bool)
+    k = int(round(share * len(quality)))
+    top = np.argsort(quality, kind="stable")[:k]
+    return {"quality_right": float(quality[~mask].mean()) if (~mask).any() else float("nan"),
+            "quality_wrong": float(quality[mask].mean()) if mask.any() else float("nan"),
+            "top_precision": float(mask[top].mean()) if k else float("nan"),
+            "base_rate": float(mask.mean()) if len(mask) else float("nan"), "share": share}
+
+
 def relabel_threshold(probs: np.ndarray, labels: np.ndarray,
                       target: float = RELABEL_PRECISION) -> float | None:
     """The lowest confidence t such that, on the clean validation set, the fold models' guesses
@@ -672,8 +687,9 @@ def _mean(values) -> float:
 
 def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
     """One column per setting: the injected errors, cleanlab's and the calibrated models'
-    estimates of their number, the rule chosen without the mask, and how its flags grade
-    against the mask (from the setting's K fold runs)."""
+    estimates of their number, the rule chosen without the mask, how its flags grade against
+    the mask (from the setting's K fold runs), and how well the label-quality ranking separates
+    wrong labels from right ones (``separation``)."""
     columns = {}
     for c in cleanups:
         a, d = c.analysis, c.analysis["detection"]
@@ -690,6 +706,13 @@ def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
             "precision / recall / F1": f"{graded['precision']:.2f} / {graded['recall']:.2f} / "
                                        f"{graded['f1']:.2f}",
             "average precision of the ranking": f"{d['average_precision']:.2f}",
+        }
+        sep = separation(c.detection.quality, c.detection.oof.noise_mask)
+        columns[c.setting.label] |= {
+            "mean label quality: right / wrong labels":
+                f"{sep['quality_right']:.2f} / {sep['quality_wrong']:.2f}",
+            f"wrong among the {sep['share']:.0%} lowest quality (all labels)":
+                f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})",
         }
     return pd.DataFrame(columns)
 

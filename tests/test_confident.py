@@ -250,3 +250,13 @@ def test_recovered_share_says_why_it_is_missing():
     assert confident.recovered_text(None, flat).startswith("not computed: the noise's cost has no CI")
     assert confident.recovered_text(None, within) == "not computed: the noise's cost is within its CI"
     assert confident.recovered_text({"mean": 0.5, "low": 0.2, "high": 0.8}) == "50% [20%, 80%]"
+
+
+def test_separation_grades_the_ranking_against_the_mask():
+    quality = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.95])
+    mask = np.array([True, False, True, False, False, False, False, False, False, False])
+    sep = confident.separation(quality, mask, share=0.2)
+    assert sep["quality_wrong"] == pytest.approx(0.2)
+    assert sep["quality_right"] == pytest.approx(np.mean([0.2, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.95]))
+    assert sep["top_precision"] == 0.5 and sep["base_rate"] == 0.2  # lowest two: 0.1 (wrong), 0.2
+    assert math.isnan(confident.separation(quality, mask, share=0.0)["top_precision"])
