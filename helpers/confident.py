@@ -291,17 +291,14 @@ def ranking_quality(quality: np.ndarray, noise_mask: np.ndarray) -> dict:
 
 
 def separation(quality: np.ndarray, noise_mask: np.ndarray, share: float = 0.05) -> dict:
-    """How far the label-quality ranking separates wrong labels from right ones, graded against
-    the injected mask: ``quality_right`` and ``quality_wrong`` (mean label quality, 0-1, of the
-    right and of the wrong labels), ``top_precision`` (share of wrong labels among the
-    ``share`` of labels with the lowest quality; NaN for an empty top) and ``base_rate`` (share
-    of wrong labels overall, what a random pick of labels would find). Shapes: (n,) each."""
+    """Does the label-quality ranking put wrong labels first? Graded against the injected mask
+    (shapes (n,) each): ``top_precision``, the share of wrong labels among the ``share`` of labels
+    with the lowest quality (NaN for an empty top), and ``base_rate``, the share of wrong labels
+    overall, which a random pick (and a random ranking's average precision) would score."""
     quality, mask = np.asarray(quality, float), np.asarray(noise_mask, bool)
     k = int(round(share * len(quality)))
     top = np.argsort(quality, kind="stable")[:k]
-    return {"quality_right": float(quality[~mask].mean()) if (~mask).any() else float("nan"),
-            "quality_wrong": float(quality[mask].mean()) if mask.any() else float("nan"),
-            "top_precision": float(mask[top].mean()) if k else float("nan"),
+    return {"top_precision": float(mask[top].mean()) if k else float("nan"),
             "base_rate": float(mask.mean()) if len(mask) else float("nan"), "share": share}
 
 
@@ -688,8 +685,8 @@ def _mean(values) -> float:
 def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
     """One column per setting: the injected errors, cleanlab's and the calibrated models'
     estimates of their number, the rule chosen without the mask, how its flags grade against
-    the mask (from the setting's K fold runs), and how well the label-quality ranking separates
-    wrong labels from right ones (``separation``)."""
+    the mask (from the setting's K fold runs), and whether the label-quality ranking puts wrong
+    labels first (``separation``)."""
     columns = {}
     for c in cleanups:
         a, d = c.analysis, c.analysis["detection"]
@@ -708,12 +705,9 @@ def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
             "average precision of the ranking": f"{d['average_precision']:.2f}",
         }
         sep = separation(c.detection.quality, c.detection.oof.noise_mask)
-        columns[c.setting.label] |= {
-            "mean label quality: right / wrong labels":
-                f"{sep['quality_right']:.2f} / {sep['quality_wrong']:.2f}",
-            f"wrong among the {sep['share']:.0%} lowest quality (all labels)":
-                f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})",
-        }
+        columns[c.setting.label][
+            f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)"] = \
+            f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})"
     return pd.DataFrame(columns)
 
 
@@ -797,9 +791,9 @@ def recovered_text(recovered: dict | None, noise_cost: dict | None = None) -> st
     if recovered is None:
         if noise_cost is not None and noise_cost.get("verdict") == "not enough seeds":
             if noise_cost["n"] < 2:
-                return "not computed yet: one seed gives the noise's cost no CI"
-            return "not computed: the noise's cost has no CI (it is the same on every seed)"
-        return "not computed: the noise's cost is within its CI"
+                return "not computed yet (one seed gives the noise's cost no CI)"
+            return "not computed (the noise's cost has no CI: it is the same on every seed)"
+        return "not computed (the noise's cost has a CI that includes zero)"
     if math.isnan(recovered["low"]):
         return f"{recovered['mean']:.0%} (no interval)"
     return f"{recovered['mean']:.0%} [{recovered['low']:.0%}, {recovered['high']:.0%}]"

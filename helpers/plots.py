@@ -6,6 +6,8 @@ rather than ids, and returns the figure so notebooks can ``display`` or save it.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -132,8 +134,10 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
     with its 95% confidence interval over seeds as error bars; hollow markers have one seed
     and no interval yet."""
     frame = frame[frame["experiment"] != baseline_label].reset_index(drop=True)
-    labels = [f"{e.replace('_', ' ')}: {s.replace('50% of pool, ', '')}"  # 50%: the default
-              for e, s in zip(frame["experiment"], frame["setting"])]
+    # long names wrap onto two lines, so the labels on both sides leave the panel its width
+    labels = [textwrap.fill(f"{e.replace('_', ' ')}: {s.replace('50% of pool, ', '')}", 34,
+                            break_on_hyphens=False)
+              for e, s in zip(frame["experiment"], frame["setting"])]  # 50%: the default
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 0.38 * len(frame) + 1.4), layout="constrained")
     y = np.arange(len(frame))
     change = 100 * frame["change"]
@@ -155,8 +159,8 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
         claims = ax.twinx()
         claims.grid(False)
         claims.set_ylim(ax.get_ylim())
-        claims.set_yticks(y, [f"article: {a}" if a else "" for a in frame["article"]],
-                          fontsize=9)
+        claims.set_yticks(y, [textwrap.fill(f"article: {a}", 26) if a else ""
+                              for a in frame["article"]], fontsize=9)
     return fig
 
 

@@ -20,6 +20,10 @@ from helpers.sources import APPROX_WEIGHTS_NOTE, JPEG_COPY_NOTE
 
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 
+# The book's tables hold sentences (a rule's name, a run's configuration): pandas' default cut
+# at 50 characters would end them in "..." on the page. Every chapter imports this module.
+pd.set_option("display.max_colwidth", None)
+
 
 def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
@@ -321,17 +325,28 @@ def article_reference(name: str, summary: str) -> str:
                      if n == name and setting in (None, summary))
 
 
+def repairs_noisy_labels(record: Record) -> bool:
+    """A run trained on a noisy set that it repairs (drops, relabels or down-weights some of
+    its images: confident learning's repairs). Its reference is the noisy run of the same seed
+    (Chapter 6), not the clean baseline."""
+    config = record.config
+    return bool(config.get("noise_rate")) and any(
+        config.get(key) for key in ("drop_ids", "relabel", "sample_weights"))
+
+
 def _groups(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
-    """Training runs on their whole training set, grouped by (experiment, setting) over seeds."""
+    """Training runs on their whole training set, grouped by (experiment, setting) over seeds;
+    repairs of noisy labels (``repairs_noisy_labels``) left out."""
     groups: dict[tuple[str, str], list[Record]] = {}
     for record in records:
-        if is_full_model(record):
+        if is_full_model(record) and not repairs_noisy_labels(record):
             groups.setdefault((record.name, record.get("summary", "")), []).append(record)
     return groups
 
 
 def overview(records: list[Record]) -> pd.DataFrame:
-    """Every recorded training run of the article's chapters, grouped over seeds."""
+    """Every recorded training run, grouped over seeds, except fold runs and the repairs of
+    noisy labels (``_groups``), which chapter 6 compares with their noisy runs."""
     rows = []
     groups = _groups(records)
     for (name, summary), members in groups.items():

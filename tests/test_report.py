@@ -232,3 +232,16 @@ def test_sweep_summary_says_once_which_points_have_no_verdict(monkeypatch):
     assert text.endswith("; 1% has a single seed so far, so no verdict yet")
     both = report.sweep_summary("n", {1: [0.001], 2: [0.002]}, [], lambda x: f"{x}%")["n_changes"]
     assert both == "1%: +0.1 points; 2%: +0.2 points; every point has a single seed so far, so no verdict yet"
+
+
+def test_overview_leaves_the_repairs_of_noisy_labels_to_chapter_six():
+    from types import SimpleNamespace
+
+    def run(**config):
+        return SimpleNamespace(config={"noise_rate": 0.0, "drop_ids": [], "relabel": [],
+                                       "sample_weights": [], **config})
+
+    assert report.repairs_noisy_labels(run(noise_rate=0.4, drop_ids=["3"]))
+    assert report.repairs_noisy_labels(run(noise_rate=0.4, sample_weights=[["3", 0.2]]))
+    assert not report.repairs_noisy_labels(run(noise_rate=0.4))  # the noisy run itself
+    assert not report.repairs_noisy_labels(run(drop_ids=["3"]))  # chapter 9's deduplicated run
