@@ -510,22 +510,23 @@ def _summarise(s: Setting, detection: Detection, clean, runs, k: int) -> dict:
     return out
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _training_seeds(profile: str, training_seeds=None) -> tuple[int, ...]:
     """``training_seeds`` (a list of ints, or one int) checked against ``seeds(profile)``;
     all of them when None. ValueError naming the fix otherwise."""
     allowed = seeds(profile)
     if training_seeds is None:
         return allowed
-    def integer(value) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-    if integer(training_seeds):
+    if _is_int(training_seeds):
         given = [training_seeds]
     elif isinstance(training_seeds, (list, tuple, set, range, np.ndarray)):
         given = list(training_seeds)
     else:
         given = None
-    if given is None or not all(integer(seed) for seed in given):
+    if given is None or not all(_is_int(seed) for seed in given):
         raise ValueError(f"training seeds {training_seeds!r}: give a list of integers such as "
                          f"[0] (in chapter 6, the 'seeds' line of its parameters cell)")
     chosen = tuple(sorted({int(seed) for seed in given}))
@@ -786,8 +787,9 @@ def _mean_ci(values) -> str:
 def recovered_text(recovered: dict | None, noise_cost: dict | None = None) -> str:
     """The recovered share of the loss, (repaired - noisy) / (clean - noisy) over seeds, with
     its 95% CI; negative when the repair lost accuracy. Not computed where the noise's cost has
-    a CI that includes zero (nothing measurable to recover), or none yet (``noise_cost``, the
-    analysis's comparison, says "not enough seeds": one training seed recorded so far)."""
+    a CI that includes zero (nothing measurable to recover), or none: ``noise_cost`` (the
+    analysis's comparison) says "not enough seeds" with one training seed recorded so far, or
+    with a cost that is the same on every seed."""
     if recovered is None:
         if noise_cost is not None and noise_cost.get("verdict") == "not enough seeds":
             if noise_cost["n"] < 2:
