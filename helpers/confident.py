@@ -598,12 +598,11 @@ def _unconfigured(s: Setting, seed: int) -> list[tuple[str, bool]]:
             for name in REPAIRS]
 
 
-def _check_seed(s: Setting, profile: str, seed: int) -> None:
+def _check_seed(s: Setting, profile: str, seed: int) -> tuple[int]:
+    """``(seed,)``, for a setting that repairs; ValueError otherwise (``_training_seeds``)."""
     if not s.repairs:
         raise ValueError(f"{s.name} only grades detection: it trains no repairs")
-    if seed not in seeds(profile):
-        raise ValueError(f"seed {seed} is not a training seed of confident learning in {profile} "
-                         f"(choose from {', '.join(map(str, seeds(profile)))})")
+    return _training_seeds(profile, [seed])
 
 
 def planned_seed(s: Setting | str | float, seed: int,
@@ -613,8 +612,7 @@ def planned_seed(s: Setting | str | float, seed: int,
     ValueError for a detection-only setting or a seed outside ``seeds(profile)``."""
     s = setting(s)
     profile = get_profile(profile).name
-    _check_seed(s, profile, seed)
-    detection, fold_runs, experiments = _experiment_plan(s, profile)
+    detection, fold_runs, experiments = _experiment_plan(s, profile, _check_seed(s, profile, seed))
     out = _labels([*fold_runs, *experiments[seed].values()])
     return out + (_unconfigured(s, seed) if detection is None else [])
 
@@ -627,9 +625,9 @@ def train_seed(s: Setting | str | float, seed: int,
     (``clean_up`` then finds them and trains only the rest). ValueError as ``planned_seed``."""
     s = setting(s)
     profile = get_profile(profile).name
-    _check_seed(s, profile, seed)
+    only = _check_seed(s, profile, seed)
     run_all(fold_experiments(s, profile))
-    _, _, experiments = _experiment_plan(s, profile)
+    _, _, experiments = _experiment_plan(s, profile, only)
     return run_all(list(dict.fromkeys(experiments[seed].values())))
 
 

@@ -46,11 +46,11 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     it (the dataset audit and the test-set audit after the 40K model, the deduplicated retrain)
     and that seed's runs of confident learning (the detection-only setting's fold runs and
     analysis after seed 0's); then the second seed of everything, then the third; last,
-    confident learning's analyses of the settings that repair, which compare all their seeds. A step is an
-    Experiment, or a tuple naming an analysis: ``("dataset_audit",)``, ``("test_set_audit",)``,
-    ``("deduplicated", seed)``, ``("confident_learning_runs", setting name, seed)`` (the noisy
-    run and the repairs of one training seed), ``("confident_learning", setting name)``
-    (``helpers.confident.SETTINGS``)."""
+    confident learning's analyses of the settings that repair, which compare all their seeds.
+    A step is an Experiment, or a tuple naming an analysis: ``("dataset_audit",)``,
+    ``("test_set_audit",)``, ``("deduplicated", seed)``, ``("confident_learning_runs", setting
+    name, seed)`` (the noisy run and the repairs of one training seed),
+    ``("confident_learning", setting name)`` (``helpers.confident.SETTINGS``)."""
     profile = get_profile(profile).name
     settings = [confident.setting(name) for name in CL_ORDER]
     repairing = [s for s in settings if s.repairs]

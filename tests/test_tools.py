@@ -413,7 +413,7 @@ def test_one_training_seed_of_a_setting_is_planned_before_its_analysis(results_d
                                                                                        "smoke")}
     with pytest.raises(ValueError, match="only grades detection"):
         confident.planned_seed("symmetric02", 0, "smoke")
-    with pytest.raises(ValueError, match="choose from 0, 1"):
+    with pytest.raises(ValueError, match="choose one or more of 0, 1"):
         confident.train_seed(pairs, 2, "smoke")
     assert not results_dir.exists()  # nothing trained
 
