@@ -886,23 +886,58 @@ def training_runs(c: Cleanup) -> dict:
             for name, records in c.runs.items() for r in records}
 
 
+def seeds_text(seeds) -> str:
+    """``training seed 0`` / ``training seeds 0, 1 and 2``."""
+    seeds = [str(s) for s in sorted(seeds)]
+    if len(seeds) == 1:
+        return f"training seed {seeds[0]}"
+    return f"training seeds {', '.join(seeds[:-1])} and {seeds[-1]}"
+
+
 def summary(cleanups: list[Cleanup]) -> dict[str, str]:
-    """What the closing summary pastes (glue), per setting (``<name>_…``): detection F1 and
-    average precision, the noise's cost, the recommended repair, its change against the noisy
-    runs and its recovered share of the loss."""
+    """What the closing summary pastes (glue). ``seeds_shown``: the training seeds of the
+    repairing settings (``seeds_text``). Per setting (``<name>_…``): detection (F1, precision,
+    recall, flags, injected errors, average precision, out-of-fold accuracy against the true
+    labels, and ``separation``'s ``top_share`` and ``base_share``); for settings that repair,
+    the labels right before (``right_before``) and after dropping the flags (``pruned_right``,
+    ``pruned_images``), the relabelling's fixes and breakages, the noise's cost, each repair's
+    change against the noisy runs with its verdict
+    (``<name>_<repair>_change`` / ``_verdict``), the recommended repair, its change and its
+    recovered share of the loss."""
     out = {}
+    shown = sorted({seed for c in cleanups if c.setting.repairs for seed in c.analysis["seeds"]})
+    if shown:
+        out["seeds_shown"] = seeds_text(shown)
     for c in cleanups:
         a, p = c.analysis, c.setting.name
         d = a["detection"]
         graded = d["rules"][d["rule"]]["graded"]
+        sep = separation(c.detection.quality, c.detection.oof.noise_mask)
         out |= {f"{p}_label": c.setting.label, f"{p}_f1": f"{graded['f1']:.2f}",
                 f"{p}_precision": f"{graded['precision']:.2f}",
                 f"{p}_recall": f"{graded['recall']:.2f}",
                 f"{p}_flags": f"{graded['flagged']:,}",
                 f"{p}_injected": f"{d['injected']:,}",
-                f"{p}_ap": f"{d['average_precision']:.2f}"}
+                f"{p}_ap": f"{d['average_precision']:.2f}",
+                f"{p}_oof_accuracy": pct(d["out_of_fold_accuracy"]),
+                f"{p}_top_share": pct(sep["top_precision"]),
+                f"{p}_base_share": pct(sep["base_rate"])}
         if not c.setting.repairs:
             continue
+        labels = d["labels"]
+        out |= {f"{p}_right_before": pct(labels["noisy"]["right_after"]),
+                f"{p}_pruned_right": pct(labels["pruned"]["right_after"]),
+                f"{p}_pruned_images": f"{labels['pruned']['size']:,}",
+                f"{p}_relabel_fixed": f"{labels['relabelled']['fixed']:,}",
+                f"{p}_relabel_broken": f"{labels['relabelled']['broken']:,}"}
+        for name in REPAIRS:
+            if _same_runs(c, name, "noisy"):
+                out |= {f"{p}_{name}_change": "no change (nothing passed its threshold)",
+                        f"{p}_{name}_verdict": "identical to no repair"}
+            else:
+                change = _as_comparison(a["repairs"][name]["vs_noisy"])
+                out |= {f"{p}_{name}_change": interval(change),
+                        f"{p}_{name}_verdict": verdict_phrase(change)}
         noise = _as_comparison(a["noise_cost"])
         best = a["recommended"]
         out |= {f"{p}_noise_cost": interval(noise), f"{p}_noise_verdict": verdict_phrase(noise),

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import confident
+from helpers import confident, report
 
 #                 0  1  2  3  4  5
 TRUE = np.array([0, 1, 2, 3, 4, 5])
@@ -236,6 +236,16 @@ def test_analysis_from_fake_fold_runs_to_the_page_tables():
     glued = confident.summary([cleanup])
     assert glued["pairs40_recommended"] == "flags dropped"
     assert glued["pairs40_best_recovered"].startswith(("49%", "50%", "51%"))
+    assert glued["seeds_shown"] == "training seeds 0, 1 and 2"
+    acc = first.accounting()
+    assert glued["pairs40_relabel_fixed"] == f"{acc['relabelled']['fixed']:,}"
+    assert glued["pairs40_pruned_images"] == f"{acc['pruned']['size']:,}"
+    assert glued["pairs40_pruned_verdict"] in ("a real gain", "no detectable difference")
+    assert glued["pairs40_weighted_change"].startswith("-1.0 points")  # 0.59 vs 0.60 each seed
+    sep = confident.separation(first.quality, first.oof.noise_mask)
+    assert glued["pairs40_top_share"] == report.pct(sep["top_precision"])
+    assert confident.summary([same])["pairs40_relabelled_verdict"] == "identical to no repair"
+    assert confident.seeds_text([0]) == "training seed 0"
 
 
 def test_recovered_share_says_why_it_is_missing():
