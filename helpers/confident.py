@@ -729,7 +729,8 @@ REPAIR_NAMES = {"noisy": "noisy (no repair)", "pruned": "flags dropped",
 
 
 def repairs_table(c: Cleanup) -> pd.DataFrame:
-    """One row per training set of one setting: images, share of right labels, fixes and
+    """One row per training set of one setting: images, share of right labels (for the
+    down-weighted set, each image counted with its weight: "(weighted)"), fixes and
     breakages (the same training set for every seed), validation and test accuracy (means over
     the training seeds), the change of test accuracy
     against the noisy runs with its 95% CI and verdict, and the recovered share of the loss
@@ -741,12 +742,13 @@ def repairs_table(c: Cleanup) -> pd.DataFrame:
     for name in CANDIDATES:
         x = a["detection"]["labels"][name]
         row = {"training images": f"{x['size']:,}",
-               "labels right": pct(x["right_after"]),
+               "labels right": pct(x["right_after"]) + (" (weighted)" if name == "weighted"
+                                                         else ""),
                "fixed / broken": f"{x['fixed']:,} / {x['broken']:,}"
                if name == "relabelled" else "",
                "wrong / right dropped": f"{x['dropped_wrong']:,} / {x['dropped_right']:,}"
                if name == "pruned" else "",
-               "validation accuracy": pct(_mean(a["validation"][name].values())),
+               "validation accuracy": f"{100 * _mean(a['validation'][name].values()):.2f}%",
                "test accuracy, 95% CI": _mean_ci(a["test"][name].values()),
                "test vs noisy, 95% CI": "", "verdict": "", "loss recovered, 95% CI": ""}
         if name in REPAIRS and _same_runs(c, name, "noisy"):
@@ -827,10 +829,11 @@ def pr_curves(cleanups: list[Cleanup]):
 
 def repairs_figure(cleanups: list[Cleanup]):
     """Test accuracy of the clean baseline, the noisy runs and each repair per setting: means
-    over seeds with 95% CI bars."""
+    over seeds with 95% CI bars (no bars, and a title that says so, with one training seed)."""
     import matplotlib.pyplot as plt
 
     shown = [c for c in cleanups if c.setting.repairs]
+    n_seeds = max((len(c.analysis["seeds"]) for c in shown), default=0)
     fig, ax = plt.subplots(figsize=(9, 4))
     names = ["clean", *CANDIDATES]
     width = 0.8 / len(names)
@@ -842,12 +845,13 @@ def repairs_figure(cleanups: list[Cleanup]):
             means.append(100 * mean)
             errors.append(0 if math.isnan(low) else 100 * (high - low) / 2)
         x = np.arange(len(shown)) + (k - (len(names) - 1) / 2) * width
-        ax.bar(x, means, width, yerr=errors, capsize=3,
+        ax.bar(x, means, width, yerr=errors if n_seeds > 1 else None, capsize=3,
                label="clean baseline" if name == "clean" else REPAIR_NAMES[name])
     ax.set_xticks(np.arange(len(shown)), [c.setting.label for c in shown])
     low = min(min(c.analysis["test"]["noisy"].values()) for c in shown) if shown else 0
-    ax.set(ylabel="test accuracy (%)", ylim=(max(0, 100 * low - 15), None),
-           title="Test accuracy after each repair (mean over seeds, 95% CI)")
+    title = ("Test accuracy after each repair (mean over seeds, 95% CI)" if n_seeds > 1 else
+             "Test accuracy after each repair (one training seed: no CI yet)")
+    ax.set(ylabel="test accuracy (%)", ylim=(max(0, 100 * low - 15), None), title=title)
     ax.legend(fontsize=8, ncol=3, loc="lower left")
     fig.tight_layout()
     return fig
@@ -898,7 +902,9 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
     """What the closing summary pastes (glue). ``seeds_shown``: the training seeds of the
     repairing settings (``seeds_text``). Per setting (``<name>_…``): detection (F1, precision,
     recall, flags, injected errors, average precision, out-of-fold accuracy against the true
-    labels, and ``separation``'s ``top_share`` and ``base_share``); for settings that repair,
+    labels, cleanlab's and the calibrated models' estimates of the number of wrong labels
+    (``cleanlab_estimate``, ``expected_errors``), and ``separation``'s ``top_share`` and
+    ``base_share``); for settings that repair,
     the labels right before (``right_before``) and after dropping the flags (``pruned_right``,
     ``pruned_images``), the relabelling's fixes and breakages, the noise's cost, each repair's
     change against the noisy runs with its verdict
@@ -920,6 +926,8 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
                 f"{p}_injected": f"{d['injected']:,}",
                 f"{p}_ap": f"{d['average_precision']:.2f}",
                 f"{p}_oof_accuracy": pct(d["out_of_fold_accuracy"]),
+                f"{p}_cleanlab_estimate": f"{d['cleanlab_estimate']:,}",
+                f"{p}_expected_errors": f"{d['expected_errors']:,.0f}",
                 f"{p}_top_share": pct(sep["top_precision"]),
                 f"{p}_base_share": pct(sep["base_rate"])}
         if not c.setting.repairs:
@@ -943,9 +951,9 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         out |= {f"{p}_noise_cost": interval(noise), f"{p}_noise_verdict": verdict_phrase(noise),
                 f"{p}_recommended": REPAIR_NAMES[best]}
         if best == "noisy" or _same_runs(c, best, "noisy"):
-            out |= {f"{p}_best_change": "no change (its training set is the noisy one)",
-                    f"{p}_best_verdict": "nothing to compare",
-                    f"{p}_best_recovered": "none"}
+            out |= {f"{p}_best_change": "no change",
+                    f"{p}_best_verdict": "its training set is the noisy one",
+                    f"{p}_best_recovered": "not applicable"}
         else:
             change = _as_comparison(a["repairs"][best]["vs_noisy"])
             out |= {f"{p}_best_change": interval(change), f"{p}_best_verdict": verdict_phrase(change),

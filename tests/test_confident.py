@@ -226,6 +226,8 @@ def test_analysis_from_fake_fold_runs_to_the_page_tables():
     assert table.loc["flags dropped", "recommended (best validation)"] == "yes"
     assert table.loc["flags down-weighted", "recommended (best validation)"] == ""
     assert table.loc["flags dropped", "verdict"] in ("gain", "no detectable difference")
+    assert table.loc["flags down-weighted", "labels right"].endswith("(weighted)")
+    assert table.loc["flags dropped", "validation accuracy"] == "70.50%"  # 0.70 + 0.005 * mean seed
     # a repair that changed no label reuses the noisy runs: the table says so, with no verdict
     same = confident.Cleanup(s, first, clean, {**candidates, "relabelled": candidates["noisy"]},
                              {"analysis": analysis})
