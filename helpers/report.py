@@ -213,12 +213,16 @@ def per_class_table(record: Record, split: str = "validation") -> pd.DataFrame:
     return frame.rename_axis("class")
 
 
-def per_class_change(record: Record, baseline: list[Record], split: str = "test",
-                     metric: str = "f1") -> np.ndarray:
-    """Per-class change of a metric vs the baseline's mean over seeds."""
-    base = np.mean([[b.metrics[split]["per_class"][c][metric] for c in CLASS_NAMES]
-                    for b in baseline], axis=0)
-    return np.array([record.metrics[split]["per_class"][c][metric] for c in CLASS_NAMES]) - base
+def per_class_change(records: Record | list[Record], baseline: list[Record],
+                     split: str = "test", metric: str = "f1") -> np.ndarray:
+    """Per-class change of a metric, shape (10,) in ``CLASS_NAMES`` order: the mean over
+    ``records`` (one run, or several seeds of one configuration) minus the baseline's mean
+    over its seeds."""
+    def mean(runs):
+        return np.mean([[r.metrics[split]["per_class"][c][metric] for c in CLASS_NAMES]
+                        for r in runs], axis=0)
+
+    return mean([records] if isinstance(records, Record) else records) - mean(baseline)
 
 
 def predicted_counts(record: Record, split: str = "validation") -> np.ndarray:

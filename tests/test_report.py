@@ -245,3 +245,20 @@ def test_overview_leaves_the_repairs_of_noisy_labels_to_chapter_six():
     assert report.repairs_noisy_labels(run(noise_rate=0.4, sample_weights=[["3", 0.2]]))
     assert not report.repairs_noisy_labels(run(noise_rate=0.4))  # the noisy run itself
     assert not report.repairs_noisy_labels(run(drop_ids=["3"]))  # chapter 9's deduplicated run
+
+
+def test_per_class_change_averages_the_seeds_of_a_configuration(results_dir):
+    def with_f1(exp, accuracy, f1):
+        r = record(exp, accuracy)
+        r.data["metrics"]["test"]["per_class"] = {c: {"f1": f1 + 0.01 * k}
+                                                  for k, c in enumerate(CLASS_NAMES)}
+        return r
+
+    base = [with_f1(catalog.baseline("smoke", s), 0.7, 0.60 + 0.02 * s) for s in (0, 1, 2)]
+    extra = [with_f1(catalog.more_cats_and_dogs("smoke", s), 0.7, 0.65 + 0.04 * s)
+             for s in (0, 1)]
+    change = report.per_class_change(extra, base)
+    assert change.shape == (len(CLASS_NAMES),)
+    assert np.allclose(change, 0.67 - 0.62)  # means over the seeds: 0.67 and 0.62
+    one = report.per_class_change(extra[0], base)  # one run still works
+    assert np.allclose(one, 0.65 - 0.62)
