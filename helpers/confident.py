@@ -717,7 +717,7 @@ def rules_table(c: Cleanup) -> pd.DataFrame:
     for rule, name in RULES.items():
         p = c.analysis["detection"]["rules"][rule]
         rows[name] = {"flags": f"{p['graded']['flagged']:,}",
-                      "expected F1 (no mask)": f"{p['expected']['f1']:.2f}",
+                      "expected F1 (no mask)": f"{p['expected']['f1']:.3f}",
                       "precision (mask)": f"{p['graded']['precision']:.2f}",
                       "recall (mask)": f"{p['graded']['recall']:.2f}",
                       "F1 (mask)": f"{p['graded']['f1']:.2f}"}
@@ -903,13 +903,14 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
     repairing settings (``seeds_text``). Per setting (``<name>_…``): detection (F1, precision,
     recall, flags, injected errors, average precision, out-of-fold accuracy against the true
     labels, cleanlab's and the calibrated models' estimates of the number of wrong labels
-    (``cleanlab_estimate``, ``expected_errors``), and ``separation``'s ``top_share`` and
-    ``base_share``); for settings that repair,
-    the labels right before (``right_before``) and after dropping the flags (``pruned_right``,
-    ``pruned_images``), the relabelling's fixes and breakages, the noise's cost, each repair's
-    change against the noisy runs with its verdict
-    (``<name>_<repair>_change`` / ``_verdict``), the recommended repair, its change and its
-    recovered share of the loss."""
+    (``cleanlab_estimate``, ``expected_errors``), the chosen rule (``rule``) and the one the
+    mask would have picked (``hindsight_rule``, ``hindsight_f1``), and ``separation``'s
+    ``top_share`` and ``base_share``); for settings that repair, the mean epochs of each
+    candidate's runs (``<name>_<candidate>_epochs``), the labels right before
+    (``right_before``) and after dropping the flags (``pruned_right``, ``pruned_images``), the
+    relabelling's fixes and breakages, the noise's cost, each repair's change against the noisy
+    runs with its verdict (``<name>_<repair>_change`` / ``_verdict``), the recommended repair,
+    its change and its recovered share of the loss."""
     out = {}
     shown = sorted({seed for c in cleanups if c.setting.repairs for seed in c.analysis["seeds"]})
     if shown:
@@ -919,12 +920,17 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         d = a["detection"]
         graded = d["rules"][d["rule"]]["graded"]
         sep = separation(c.detection.quality, c.detection.oof.noise_mask)
+        # the rule the mask would have picked (first in RULES order on ties)
+        hindsight = max(RULES, key=lambda r: (d["rules"][r]["graded"]["f1"], -list(RULES).index(r)))
         out |= {f"{p}_label": c.setting.label, f"{p}_f1": f"{graded['f1']:.2f}",
                 f"{p}_precision": f"{graded['precision']:.2f}",
                 f"{p}_recall": f"{graded['recall']:.2f}",
                 f"{p}_flags": f"{graded['flagged']:,}",
                 f"{p}_injected": f"{d['injected']:,}",
                 f"{p}_ap": f"{d['average_precision']:.2f}",
+                f"{p}_rule": RULES[d["rule"]],
+                f"{p}_hindsight_rule": RULES[hindsight],
+                f"{p}_hindsight_f1": f"{d['rules'][hindsight]['graded']['f1']:.2f}",
                 f"{p}_oof_accuracy": pct(d["out_of_fold_accuracy"]),
                 f"{p}_cleanlab_estimate": f"{d['cleanlab_estimate']:,}",
                 f"{p}_expected_errors": f"{d['expected_errors']:,.0f}",
@@ -938,6 +944,8 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
                 f"{p}_pruned_images": f"{labels['pruned']['size']:,}",
                 f"{p}_relabel_fixed": f"{labels['relabelled']['fixed']:,}",
                 f"{p}_relabel_broken": f"{labels['relabelled']['broken']:,}"}
+        for name in CANDIDATES:
+            out[f"{p}_{name}_epochs"] = f"{_mean(r['epochs'] for r in c.runs[name]):.0f}"
         for name in REPAIRS:
             if _same_runs(c, name, "noisy"):
                 out |= {f"{p}_{name}_change": "no change (nothing passed its threshold)",

@@ -166,7 +166,7 @@ class FakeRecord(dict):
     """Just enough of a results.Record for the analysis: arrays, a seed, metrics."""
 
     def __init__(self, seed=0, arrays=None, accuracy=None):
-        super().__init__(seed=seed, name="fake")
+        super().__init__(seed=seed, name="fake", epochs=20 + seed)
         self.arrays = arrays or {}
         self.accuracy = accuracy or {}
         self.key = f"fake-{id(self)}"
@@ -248,6 +248,12 @@ def test_analysis_from_fake_fold_runs_to_the_page_tables():
     assert glued["pairs40_top_share"] == report.pct(sep["top_precision"])
     assert confident.summary([same])["pairs40_relabelled_verdict"] == "identical to no repair"
     assert confident.seeds_text([0]) == "training seed 0"
+    assert glued["pairs40_noisy_epochs"] == "21"  # seeds 0, 1, 2: 20, 21, 22 epochs
+    rules = confident.rules_table(cleanup)
+    best = rules["F1 (mask)"].astype(float).max()
+    assert glued["pairs40_hindsight_f1"] == f"{best:.2f}"
+    assert glued["pairs40_hindsight_rule"] in confident.RULES.values()
+    assert glued["pairs40_rule"] == confident.RULES[first.rule]
 
 
 def test_recovered_share_says_why_it_is_missing():
