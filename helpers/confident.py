@@ -279,15 +279,18 @@ def grade(flags: np.ndarray, noise_mask: np.ndarray) -> dict:
 
 def ranking_quality(quality: np.ndarray, noise_mask: np.ndarray) -> dict:
     """Average precision of the label-quality ranking (lowest quality first) against the
-    injected mask, and the precision-recall curve (for the figure)."""
+    injected mask, ``best_f1``: the highest F1 of any cut of the ranking (a ceiling, chosen
+    in hindsight, for every rule that flags the k lowest-quality labels), and the
+    precision-recall curve (for the figure)."""
     mask = np.asarray(noise_mask, bool)
     if not mask.any() or mask.all():
-        return {"average_precision": float("nan"), "precision": np.array([]),
-                "recall": np.array([])}
+        return {"average_precision": float("nan"), "best_f1": float("nan"),
+                "precision": np.array([]), "recall": np.array([])}
     score = -np.asarray(quality, float)
     precision, recall, _ = precision_recall_curve(mask, score)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     return {"average_precision": float(average_precision_score(mask, score)),
-            "precision": precision, "recall": recall}
+            "best_f1": float(f1.max()), "precision": precision, "recall": recall}
 
 
 def separation(quality: np.ndarray, noise_mask: np.ndarray, share: float = 0.05) -> dict:
@@ -684,8 +687,9 @@ def _mean(values) -> float:
 def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
     """One column per setting: the injected errors, cleanlab's and the calibrated models'
     estimates of their number, the rule chosen without the mask, how its flags grade against
-    the mask (from the setting's K fold runs), and whether the label-quality ranking puts wrong
-    labels first (``separation``)."""
+    the mask (from the setting's K fold runs), the best F1 any cut of the label-quality ranking
+    reaches in hindsight (``ranking_quality``), and whether the ranking puts wrong labels first
+    (``separation``)."""
     columns = {}
     for c in cleanups:
         a, d = c.analysis, c.analysis["detection"]
@@ -704,9 +708,11 @@ def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
             "average precision of the ranking": f"{d['average_precision']:.2f}",
         }
         sep = separation(c.detection.quality, c.detection.oof.noise_mask)
-        columns[c.setting.label][
-            f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)"] = \
-            f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})"
+        best = ranking_quality(c.detection.quality, c.detection.oof.noise_mask)["best_f1"]
+        columns[c.setting.label] |= {
+            "best F1 of any cut of the ranking (hindsight)": f"{best:.2f}",
+            f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)":
+                f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})"}
     return pd.DataFrame(columns)
 
 
@@ -904,7 +910,8 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
     recall, flags, injected errors, average precision, out-of-fold accuracy against the true
     labels, cleanlab's and the calibrated models' estimates of the number of wrong labels
     (``cleanlab_estimate``, ``expected_errors``), the chosen rule (``rule``) and the one the
-    mask would have picked (``hindsight_rule``, ``hindsight_f1``), and ``separation``'s
+    mask would have picked (``hindsight_rule``, ``hindsight_f1``), the best F1 of any cut of
+    the label-quality ranking (``best_cut_f1``, ``ranking_quality``), and ``separation``'s
     ``top_share`` and ``base_share``); for settings that repair, the mean epochs of each
     candidate's runs (``<name>_<candidate>_epochs``), the labels right before
     (``right_before``) and after dropping the flags (``pruned_right``, ``pruned_images``), the
@@ -920,6 +927,7 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         d = a["detection"]
         graded = d["rules"][d["rule"]]["graded"]
         sep = separation(c.detection.quality, c.detection.oof.noise_mask)
+        ranking = ranking_quality(c.detection.quality, c.detection.oof.noise_mask)
         # the rule the mask would have picked (first in RULES order on ties)
         hindsight = max(RULES, key=lambda r: (d["rules"][r]["graded"]["f1"], -list(RULES).index(r)))
         out |= {f"{p}_label": c.setting.label, f"{p}_f1": f"{graded['f1']:.2f}",
@@ -928,6 +936,7 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
                 f"{p}_flags": f"{graded['flagged']:,}",
                 f"{p}_injected": f"{d['injected']:,}",
                 f"{p}_ap": f"{d['average_precision']:.2f}",
+                f"{p}_best_cut_f1": f"{ranking['best_f1']:.2f}",
                 f"{p}_rule": RULES[d["rule"]],
                 f"{p}_hindsight_rule": RULES[hindsight],
                 f"{p}_hindsight_f1": f"{d['rules'][hindsight]['graded']['f1']:.2f}",

@@ -46,6 +46,9 @@ def test_average_precision_of_a_perfect_and_a_reversed_ranking():
     assert confident.ranking_quality(quality, NOISE)["average_precision"] == pytest.approx(1.0)
     assert confident.ranking_quality(-quality, NOISE)["average_precision"] < 0.5
     assert math.isnan(confident.ranking_quality(quality, np.zeros(6, bool))["average_precision"])
+    assert confident.ranking_quality(quality, NOISE)["best_f1"] == pytest.approx(1.0)
+    # reversed, the best cut flags everything: precision 2/6, recall 1, F1 0.5
+    assert confident.ranking_quality(-quality, NOISE)["best_f1"] == pytest.approx(0.5)
 
 
 def test_temperature_sharpens_probabilities_that_are_too_flat():
