@@ -752,6 +752,18 @@ def trend_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[s
     return {f"{prefix}_trend": f"{overall} but {turns}"}
 
 
+def step_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[str, str]:
+    """``{prefix}_steps``: the change of mean test accuracy between neighbouring points of a
+    sweep (``by_x``: ``{x: runs}``; ``label(x)`` names a point), in the order of x, e.g.
+    "10,000 → 20,000 images: +4.6 points; 20,000 → 30,000 images: +2.1 points". Means only:
+    no interval, so no verdict ("a single point" when there is nothing to step)."""
+    xs = sorted(by_x)
+    means = [np.mean([r.metric(split, "accuracy") for r in by_x[x]]) for x in xs]
+    steps = [f"{label(a)} → {label(b)}: {points(d)}"
+             for a, b, d in zip(xs, xs[1:], np.diff(means))]
+    return {f"{prefix}_steps": "; ".join(steps) if steps else "a single point"}
+
+
 def sweep_summary(prefix: str, points: dict, baseline: list[Record], label) -> dict[str, str]:
     """``{prefix}_changes``: for each point of a sweep (``{x: runs}``), ``label(x)``, its
     change in test accuracy with the 95% CI and the verdict, separated by semicolons. Points

@@ -216,6 +216,10 @@ def test_trend_summary_names_the_steps_against_the_trend(results_dir):
     assert report.trend_summary("n", bumpy, label) == {
         "n_trend": "falls overall but rises from 2% to 5% (+1.5 points)"}
     assert report.trend_summary("n", {0.0: falling[0.0]}, label) == {"n_trend": "has a single point"}
+    # the steps between neighbouring points, from the means (79%, 77%, 78.5%, 71%)
+    assert report.step_summary("n", bumpy, label) == {
+        "n_steps": "0% → 2%: -2.0 points; 2% → 5%: +1.5 points; 5% → 10%: -7.5 points"}
+    assert report.step_summary("n", {0.0: falling[0.0]}, label) == {"n_steps": "a single point"}
 
 
 def test_sweep_summary_says_once_which_points_have_no_verdict(monkeypatch):
