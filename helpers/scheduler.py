@@ -193,18 +193,19 @@ def grid_cost(profile: str | None = None, plans: list | None = None,
             "grid_hours_left": f"{hours:.1f}" if hours is not None else "unknown"}
 
 
-CHAPTERS = {  # chapter notebook -> the schedule steps its page needs
+CHAPTERS = {  # chapter notebook -> the schedule steps its page needs, every seed of each
     "01_baseline": lambda profile: catalog.baselines(profile),
     "02_label_noise": lambda profile: catalog.baselines(profile)
-    + [catalog.label_noise(r, profile) for r in NOISE_RATES],
+    + [catalog.label_noise(r, profile, seed) for r in NOISE_RATES for seed in BASELINE_SEEDS],
     "03_augmentation": lambda profile: catalog.baselines(profile)
     + [make(profile, seed) for seed in BASELINE_SEEDS
        for make in (catalog.augmentation, catalog.crop_flip, catalog.crop_only,
                     catalog.flip_only)],
     "04_more_cats_and_dogs": lambda profile: catalog.baselines(profile)
-    + [catalog.more_cats_and_dogs(profile)],
+    + [catalog.more_cats_and_dogs(profile, seed) for seed in BASELINE_SEEDS],
     "05_more_data": lambda profile: catalog.baselines(profile)
-    + [catalog.more_data(f, profile) for f in catalog.POOL_FRACTIONS if f != 0.5],
+    + [catalog.more_data(f, profile, seed) for f in catalog.POOL_FRACTIONS if f != 0.5
+       for seed in BASELINE_SEEDS],
     "06_confident_learning": lambda profile: [("confident_learning", s.name)
                                               for s in confident.SETTINGS],
     "07_test_set_audit": lambda profile: [("test_set_audit",)],

@@ -97,7 +97,8 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
         record(catalog.baseline("smoke", seed), 0.7)
     assert scheduler.chapter_progress("01_baseline", "smoke") == (3, 3)
     recorded, needed = scheduler.chapter_progress("02_label_noise", "smoke")
-    assert (recorded, needed) == (3, 3 + len(catalog.NOISE_RATES))
+    assert (recorded, needed) == (3, 3 + 3 * len(catalog.NOISE_RATES))  # three seeds per rate
+    assert scheduler.chapter_progress("04_more_cats_and_dogs", "smoke") == (3, 6)
 
     # Chapter 6: the baseline's seeds, then per setting the fold runs, per training seed the
     # noisy run and the three repairs (whose configs only exist once the folds have flagged
