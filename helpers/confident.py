@@ -259,11 +259,17 @@ def expected_detection(flags: np.ndarray, p_wrong: np.ndarray) -> dict:
             "expected_errors": wrong}
 
 
+def _first_best(scores: dict[str, float]) -> str:
+    """The key with the highest score; the first in the dict's order on ties."""
+    order = list(scores)
+    return max(order, key=lambda key: (scores[key], -order.index(key)))
+
+
 def choose_rule(flags_by_rule: dict[str, np.ndarray], p_wrong: np.ndarray) -> str:
     """The rule with the highest expected F1 (first in ``RULES`` order on ties). The injected
     mask is never looked at."""
-    scores = {rule: expected_detection(f, p_wrong)["f1"] for rule, f in flags_by_rule.items()}
-    return max(scores, key=lambda rule: (scores[rule], -list(flags_by_rule).index(rule)))
+    return _first_best({rule: expected_detection(f, p_wrong)["f1"]
+                        for rule, f in flags_by_rule.items()})
 
 
 def grade(flags: np.ndarray, noise_mask: np.ndarray) -> dict:
@@ -929,7 +935,7 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         sep = separation(c.detection.quality, c.detection.oof.noise_mask)
         ranking = ranking_quality(c.detection.quality, c.detection.oof.noise_mask)
         # the rule the mask would have picked (first in RULES order on ties)
-        hindsight = max(RULES, key=lambda r: (d["rules"][r]["graded"]["f1"], -list(RULES).index(r)))
+        hindsight = _first_best({rule: d["rules"][rule]["graded"]["f1"] for rule in RULES})
         out |= {f"{p}_label": c.setting.label, f"{p}_f1": f"{graded['f1']:.2f}",
                 f"{p}_precision": f"{graded['precision']:.2f}",
                 f"{p}_recall": f"{graded['recall']:.2f}",
