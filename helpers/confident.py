@@ -977,9 +977,9 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
             out |= {f"{p}_best_change": "no change",
                     f"{p}_best_verdict": "its training set is the noisy one",
                     f"{p}_best_recovered": "not applicable"}
-        else:
-            change = _as_comparison(a["repairs"][best]["vs_noisy"])
-            out |= {f"{p}_best_change": interval(change), f"{p}_best_verdict": verdict_phrase(change),
+        else:  # the recommended repair's own change and verdict, glued above
+            out |= {f"{p}_best_change": out[f"{p}_{best}_change"],
+                    f"{p}_best_verdict": out[f"{p}_{best}_verdict"],
                     f"{p}_best_recovered": recovered_text(a["repairs"][best]["recovered"],
                                                           a["noise_cost"])}
         # the repair with the best test result, for "did validation pick it?"

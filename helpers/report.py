@@ -731,22 +731,29 @@ def baseline_summary(runs: list[Record]) -> dict[str, str]:
             "baseline_hardest": " and ".join(hardest)}
 
 
+def _mean_steps(by_x: dict, split: str = "test") -> list[tuple]:
+    """``(x, next x, change of mean accuracy)`` between neighbouring points of a sweep
+    (``by_x``: ``{x: runs}``), in the order of x."""
+    xs = sorted(by_x)
+    means = [np.mean([r.metric(split, "accuracy") for r in by_x[x]]) for x in xs]
+    return list(zip(xs, xs[1:], np.diff(means)))
+
+
 def trend_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[str, str]:
     """``{prefix}_trend``: whether the mean test accuracy of a sweep (``by_x``: ``{x: runs}``,
     in the order of x) falls at every step, rises at every step, or neither, naming the steps
     that go the other way (``label(x)`` names a point): e.g. "falls at every step" or "falls
     overall but rises from 2% to 3% (+0.4 points)"."""
-    xs = sorted(by_x)
-    means = [np.mean([r.metric(split, "accuracy") for r in by_x[x]]) for x in xs]
-    steps = list(zip(xs, xs[1:], np.diff(means)))
+    steps = _mean_steps(by_x, split)
     if not steps:
         return {f"{prefix}_trend": "has a single point"}
     if all(d < 0 for *_, d in steps):
         return {f"{prefix}_trend": "falls at every step"}
     if all(d > 0 for *_, d in steps):
         return {f"{prefix}_trend": "rises at every step"}
-    overall = "falls overall" if means[-1] < means[0] else "rises overall"
-    against = [(a, b, d) for a, b, d in steps if (d > 0) == (means[-1] < means[0])]
+    falls = sum(d for *_, d in steps) < 0  # last mean below the first
+    overall = "falls overall" if falls else "rises overall"
+    against = [(a, b, d) for a, b, d in steps if (d > 0) == falls]
     turns = ", ".join(f"{'rises' if d > 0 else 'falls'} from {label(a)} to {label(b)} "
                       f"({points(d)})" for a, b, d in against)
     return {f"{prefix}_trend": f"{overall} but {turns}"}
@@ -757,10 +764,7 @@ def step_summary(prefix: str, by_x: dict, label, split: str = "test") -> dict[st
     sweep (``by_x``: ``{x: runs}``; ``label(x)`` names a point), in the order of x, e.g.
     "10,000 → 20,000 images: +4.6 points; 20,000 → 30,000 images: +2.1 points". Means only:
     no interval, so no verdict ("a single point" when there is nothing to step)."""
-    xs = sorted(by_x)
-    means = [np.mean([r.metric(split, "accuracy") for r in by_x[x]]) for x in xs]
-    steps = [f"{label(a)} → {label(b)}: {points(d)}"
-             for a, b, d in zip(xs, xs[1:], np.diff(means))]
+    steps = [f"{label(a)} → {label(b)}: {points(d)}" for a, b, d in _mean_steps(by_x, split)]
     return {f"{prefix}_steps": "; ".join(steps) if steps else "a single point"}
 
 
