@@ -523,10 +523,25 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _training_seeds(profile: str, training_seeds=None) -> tuple[int, ...]:
+def _training_seeds(profile: str, training_seeds=None,
+                    s: Setting | None = None) -> tuple[int, ...]:
     """``training_seeds`` (a list of ints, or one int) checked against ``seeds(profile)``;
-    all of them when None. ValueError naming the fix otherwise."""
+    all of them when None. A dict maps setting names to such lists, so that each setting of a
+    page can show the seeds recorded so far (``{"pairs40": [0, 1], "symmetric10": [0]}``); it
+    is looked up by ``s.name`` and needs an entry for every setting that repairs (a setting
+    that only grades detection trains no seeds). ValueError naming the fix otherwise."""
     allowed = seeds(profile)
+    if isinstance(training_seeds, dict):
+        if s is None:
+            raise ValueError("training seeds given per setting (a dict) need the setting")
+        if s.name in training_seeds:
+            training_seeds = training_seeds[s.name]
+        elif s.repairs:
+            raise ValueError(f"training seeds {training_seeds!r} have no entry for {s.name!r}: "
+                             f"add one such as '{s.name}': [0] (in chapter 6, the 'seeds' line "
+                             f"of its parameters cell), or give one list for every setting")
+        else:
+            training_seeds = None
     if training_seeds is None:
         return allowed
     if _is_int(training_seeds):
@@ -537,7 +552,8 @@ def _training_seeds(profile: str, training_seeds=None) -> tuple[int, ...]:
         given = None
     if given is None or not all(_is_int(seed) for seed in given):
         raise ValueError(f"training seeds {training_seeds!r}: give a list of integers such as "
-                         f"[0] (in chapter 6, the 'seeds' line of its parameters cell)")
+                         f"[0], or a dict of such lists per setting (in chapter 6, the 'seeds' "
+                         f"line of its parameters cell)")
     chosen = tuple(sorted({int(seed) for seed in given}))
     if not chosen or not set(chosen) <= set(allowed):
         raise ValueError(f"training seeds {given} of confident learning in "
@@ -555,7 +571,7 @@ def _experiment_plan(s: Setting, profile: str,
     detection = analyse_folds(fold_records) if all(fold_records) else None
     experiments = {}
     if s.repairs:
-        for seed in _training_seeds(profile, training_seeds):
+        for seed in _training_seeds(profile, training_seeds, s):
             experiments[seed] = {"noisy": noisy_experiment(s, profile, seed)}
             if detection is not None:
                 experiments[seed] |= repair_experiments(s, profile, seed, detection.plans)
@@ -582,7 +598,7 @@ def planned(s: Setting | str | float, profile: str | None = None,
     configs are known once the folds are recorded), and the analysis record."""
     s = setting(s)
     profile = get_profile(profile).name
-    training_seeds = _training_seeds(profile, training_seeds)
+    training_seeds = _training_seeds(profile, training_seeds, s)
     clean = catalog.baselines(profile, training_seeds) if s.repairs else []
     detection, fold_runs, experiments = _experiment_plan(s, profile, training_seeds)
     needed = [*clean, *fold_runs, *[e for runs in experiments.values() for e in runs.values()]]
@@ -645,12 +661,13 @@ def clean_up(s: Setting | str | float, profile: str | None = None,
     """Train what is missing (the fold runs, then per training seed the noisy run, the repairs
     and the clean baseline), analyse, and record the analysis (idempotent: a second call reads
     everything back). ``s``: a Setting, its name (``"pairs40"``) or a symmetric rate.
-    ``training_seeds``: some of ``seeds(profile)`` (default: all), so that a page can show the
-    seeds recorded so far while the grid trains the rest; the analysis key names them, so each
-    choice is its own record. ValueError for a seed outside ``seeds(profile)``."""
+    ``training_seeds``: some of ``seeds(profile)`` (default: all), or a dict of them per
+    setting name (``_training_seeds``), so that a page can show the seeds recorded so far while
+    the grid trains the rest; the analysis key names them, so each choice is its own record.
+    ValueError for a seed outside ``seeds(profile)``."""
     s = setting(s)
     profile = get_profile(profile).name
-    training_seeds = _training_seeds(profile, training_seeds)
+    training_seeds = _training_seeds(profile, training_seeds, s)
     run_all(fold_experiments(s, profile))  # first: the repairs' configs follow from them
     detection, fold_runs, experiments = _experiment_plan(s, profile, training_seeds)
     clean = catalog.baselines(profile, training_seeds) if s.repairs else []
@@ -841,7 +858,8 @@ def pr_curves(cleanups: list[Cleanup]):
 
 def repairs_figure(cleanups: list[Cleanup]):
     """Test accuracy of the clean baseline, the noisy runs and each repair per setting: means
-    over seeds with 95% CI bars (no bars, and a title that says so, with one training seed)."""
+    over seeds with 95% CI bars (no bars, and a title that says so, where a setting has one
+    training seed)."""
     import matplotlib.pyplot as plt
 
     shown = [c for c in cleanups if c.setting.repairs]
@@ -855,14 +873,16 @@ def repairs_figure(cleanups: list[Cleanup]):
             values = c.analysis["clean_test"] if name == "clean" else c.analysis["test"][name]
             mean, low, high = mean_interval(list(values.values()))
             means.append(100 * mean)
-            errors.append(0 if math.isnan(low) else 100 * (high - low) / 2)
+            errors.append(math.nan if math.isnan(low) else 100 * (high - low) / 2)
         x = np.arange(len(shown)) + (k - (len(names) - 1) / 2) * width
         ax.bar(x, means, width, yerr=errors if n_seeds > 1 else None, capsize=3,
                label="clean baseline" if name == "clean" else REPAIR_NAMES[name])
     ax.set_xticks(np.arange(len(shown)), [c.setting.label for c in shown])
     low = min(min(c.analysis["test"]["noisy"].values()) for c in shown) if shown else 0
-    title = ("Test accuracy after each repair (mean over seeds, 95% CI)" if n_seeds > 1 else
-             "Test accuracy after each repair (one training seed: no CI yet)")
+    fewest = min((len(c.analysis["seeds"]) for c in shown), default=0)
+    title = ("Test accuracy after each repair (one training seed: no CI yet)" if n_seeds <= 1
+             else "Test accuracy after each repair (mean over seeds, 95% CI)" if fewest > 1
+             else "Test accuracy after each repair (mean over seeds; 95% CI where a setting has two or more)")
     ax.set(ylabel="test accuracy (%)", ylim=(max(0, 100 * low - 15), None), title=title)
     ax.legend(fontsize=8, ncol=3, loc="lower left")
     fig.tight_layout()
@@ -910,24 +930,43 @@ def seeds_text(seeds) -> str:
     return f"training seeds {', '.join(seeds[:-1])} and {seeds[-1]}"
 
 
+def seeds_shown(cleanups: list[Cleanup]) -> str:
+    """The training seeds of the settings that repair: ``training seeds 0 and 1`` when they
+    share them, else per group of settings, ``training seeds 0 and 1 for 40% symmetric and 40%
+    class-conditional (pairs), and training seed 0 for 10% symmetric``."""
+    groups: dict[tuple, list[str]] = {}
+    for c in cleanups:
+        if c.setting.repairs:
+            groups.setdefault(tuple(sorted(c.analysis["seeds"])), []).append(c.setting.label)
+    if len(groups) == 1:
+        return seeds_text(next(iter(groups)))
+    parts = [f"{seeds_text(seeds)} for {_and(labels)}"
+             for seeds, labels in sorted(groups.items(), key=lambda g: (-len(g[0]), g[0]))]
+    return ", and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def summary(cleanups: list[Cleanup]) -> dict[str, str]:
     """What the closing summary pastes (glue). ``seeds_shown``: the training seeds of the
-    repairing settings (``seeds_text``). Per setting (``<name>_…``): detection (F1, precision,
+    repairing settings (``seeds_shown``). Per setting (``<name>_…``): detection (F1, precision,
     recall, flags, injected errors, average precision, out-of-fold accuracy against the true
     labels, cleanlab's and the calibrated models' estimates of the number of wrong labels
     (``cleanlab_estimate``, ``expected_errors``), the chosen rule (``rule``) and the one the
     mask would have picked (``hindsight_rule``, ``hindsight_f1``), the best F1 of any cut of
     the label-quality ranking (``best_cut_f1``, ``ranking_quality``), and ``separation``'s
-    ``top_share`` and ``base_share``); for settings that repair, the mean epochs of each
+    ``top_share`` and ``base_share``); for settings that repair, their training seeds
+    (``<name>_seeds``), the mean epochs of each
     candidate's runs (``<name>_<candidate>_epochs``), the labels right before
     (``right_before``) and after dropping the flags (``pruned_right``, ``pruned_images``), the
     relabelling's fixes and breakages, the noise's cost, each repair's change against the noisy
     runs with its verdict (``<name>_<repair>_change`` / ``_verdict``), the recommended repair,
     its change and its recovered share of the loss."""
     out = {}
-    shown = sorted({seed for c in cleanups if c.setting.repairs for seed in c.analysis["seeds"]})
-    if shown:
-        out["seeds_shown"] = seeds_text(shown)
+    if any(c.setting.repairs for c in cleanups):
+        out["seeds_shown"] = seeds_shown(cleanups)
     for c in cleanups:
         a, p = c.analysis, c.setting.name
         d = a["detection"]
@@ -954,7 +993,8 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         if not c.setting.repairs:
             continue
         labels = d["labels"]
-        out |= {f"{p}_right_before": pct(labels["noisy"]["right_after"]),
+        out |= {f"{p}_seeds": seeds_text(a["seeds"]),
+                f"{p}_right_before": pct(labels["noisy"]["right_after"]),
                 f"{p}_pruned_right": pct(labels["pruned"]["right_after"]),
                 f"{p}_pruned_images": f"{labels['pruned']['size']:,}",
                 f"{p}_relabel_fixed": f"{labels['relabelled']['fixed']:,}",

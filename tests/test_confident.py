@@ -142,6 +142,18 @@ def test_a_page_can_plan_the_training_seeds_recorded_so_far(results_dir):
         with pytest.raises(ValueError, match="a list of integers"):
             confident.clean_up(s, "smoke", training_seeds=wrong)
     assert confident.planned(s, "smoke", training_seeds=0) == first
+    # per setting: a dict looked up by the setting's name; a repairing setting needs its entry
+    per_setting = {"pairs40": [0], "symmetric10": [0, 1]}
+    assert confident.planned(s, "smoke", training_seeds=per_setting) == first
+    assert len(confident.planned("symmetric10", "smoke", per_setting)) == 2 * 5 + k + 1
+    with pytest.raises(ValueError, match="no entry for 'symmetric40'"):
+        confident.clean_up("symmetric40", "smoke", training_seeds=per_setting)
+    with pytest.raises(ValueError, match="choose one or more"):
+        confident.planned(s, "smoke", training_seeds={"pairs40": [7]})
+    detection_only = confident.planned("symmetric02", "smoke", training_seeds=per_setting)
+    assert len(detection_only) == k + 1  # it trains no seeds, so it needs no entry
+    table = confident.progress("smoke", [confident.setting(n) for n in per_setting], per_setting)
+    assert list(table["records needed"]) == [5 + k + 1, 2 * 5 + k + 1]
     assert not results_dir.exists()  # planning and refusing train nothing
 
 
@@ -251,6 +263,14 @@ def test_analysis_from_fake_fold_runs_to_the_page_tables():
     assert glued["pairs40_top_share"] == report.pct(sep["top_precision"])
     assert confident.summary([same])["pairs40_relabelled_verdict"] == "identical to no repair"
     assert confident.seeds_text([0]) == "training seed 0"
+    assert glued["pairs40_seeds"] == "training seeds 0, 1 and 2"
+    # settings recorded to different seeds say so, most seeds first
+    fewer = confident.Cleanup(confident.setting("symmetric10"), first, clean, candidates,
+                              {"analysis": {**analysis, "seeds": [0]}})
+    assert (confident.seeds_shown([fewer, cleanup]) ==
+            "training seeds 0, 1 and 2 for 40% class-conditional (pairs), and training seed 0 "
+            "for 10% symmetric")
+    assert confident.seeds_shown([cleanup, same]) == "training seeds 0, 1 and 2"
     assert glued["pairs40_noisy_epochs"] == "21"  # seeds 0, 1, 2: 20, 21, 22 epochs
     rules = confident.rules_table(cleanup)
     best = rules["F1 (mask)"].astype(float).max()
