@@ -35,6 +35,7 @@ every record it needs and whether it exists.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -420,6 +421,16 @@ class Detection:
     def flags(self) -> np.ndarray:
         return self.flags_by_rule[self.rule]
 
+    @functools.cached_property
+    def ranking(self) -> dict:
+        """``ranking_quality`` of the label-quality ranking against the injected mask."""
+        return ranking_quality(self.quality, self.oof.noise_mask)
+
+    @functools.cached_property
+    def separated(self) -> dict:
+        """``separation`` of wrong labels among the 5% of lowest label quality."""
+        return separation(self.quality, self.oof.noise_mask)
+
     @property
     def p_wrong(self) -> np.ndarray:
         o = self.oof
@@ -455,8 +466,7 @@ class Detection:
                 "expected_errors": float(self.p_wrong.sum()),
                 "injected": int(o.noise_mask.sum()), "training_images": int(len(o.ids)),
                 "rule": self.rule, "rules": rules,
-                "average_precision": ranking_quality(self.quality, o.noise_mask)[
-                    "average_precision"],
+                "average_precision": self.ranking["average_precision"],
                 "relabel_threshold": self.threshold, "labels": self.accounting()}
 
 
@@ -730,8 +740,7 @@ def detection_table(cleanups: list[Cleanup]) -> pd.DataFrame:
                                        f"{graded['f1']:.2f}",
             "average precision of the ranking": f"{d['average_precision']:.2f}",
         }
-        sep = separation(c.detection.quality, c.detection.oof.noise_mask)
-        best = ranking_quality(c.detection.quality, c.detection.oof.noise_mask)["best_f1"]
+        sep, best = c.detection.separated, c.detection.ranking["best_f1"]
         columns[c.setting.label] |= {
             "best F1 of any cut of the ranking (hindsight)": f"{best:.2f}",
             f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)":
@@ -842,7 +851,7 @@ def pr_curves(cleanups: list[Cleanup]):
     fig, ax = plt.subplots(figsize=(9, 4))
     for c in cleanups:
         s = c.detection
-        curve = ranking_quality(s.quality, s.oof.noise_mask)
+        curve = s.ranking
         line, = ax.plot(curve["recall"], curve["precision"],
                         label=f"{c.setting.label} (AP {curve['average_precision']:.2f})")
         g = grade(s.flags, s.oof.noise_mask)
@@ -971,8 +980,7 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
         a, p = c.analysis, c.setting.name
         d = a["detection"]
         graded = d["rules"][d["rule"]]["graded"]
-        sep = separation(c.detection.quality, c.detection.oof.noise_mask)
-        ranking = ranking_quality(c.detection.quality, c.detection.oof.noise_mask)
+        sep, ranking = c.detection.separated, c.detection.ranking
         # the rule the mask would have picked (first in RULES order on ties)
         hindsight = _first_best({rule: d["rules"][rule]["graded"]["f1"] for rule in RULES})
         out |= {f"{p}_label": c.setting.label, f"{p}_f1": f"{graded['f1']:.2f}",
