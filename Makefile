@@ -40,7 +40,7 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(PY) tools/badges.py --check
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
 	$(PY) tools/check_book.py --only $(BOOK_CHECKS)
 	@echo "The book is in _build/html/index.html"
 
