@@ -68,6 +68,17 @@ def corrected_test_labels(test_indices: np.ndarray, labels: np.ndarray,
     return labels, keep
 
 
+def correction_text(published: pd.DataFrame) -> str:
+    """How ``corrected_test_labels`` treats the validated errors of ``published``
+    (``published_label_errors``), counted over the whole published list: ``"<n> validated
+    errors: <r> relabelled with the workers' agreed label, <n - r> left out (no agreed
+    label)"``."""
+    validated = published[published["validated"]]
+    relabelled = int((validated["human_label"] >= 0).sum())
+    return (f"{len(validated)} validated errors: {relabelled} relabelled with the workers' agreed "
+            f"label, {len(validated) - relabelled} left out (no agreed label)")
+
+
 def rescore(records: list[results.Record], published: pd.DataFrame) -> pd.DataFrame:
     """Test accuracy of each recorded model on the original and the corrected test labels,
     with its rank under each."""

@@ -6,6 +6,7 @@ rather than ids, and returns the figure so notebooks can ``display`` or save it.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import matplotlib.pyplot as plt
@@ -129,15 +130,26 @@ def confusion_pair(left, right, titles: tuple[str, str]):
     return fig
 
 
+def _overview_label(experiment: str, setting: str) -> str:
+    """``augmentation: the article's set`` for an experiment and its record summary (50% of
+    the pool, the default, is left out; ``noise 40% class-conditional (per pair), noise seed
+    0`` becomes ``noise 40% pairs, one draw``: every seed trained on the same noisy labels)."""
+    setting = setting.replace("50% of pool, ", "").replace(" class-conditional (per pair)",
+                                                           " pairs")
+    setting = re.sub(r", noise seed \d+", ", one draw", setting)
+    if setting == "augmented":  # the article's augmentation, as against crop+flip or weather
+        setting = "the article's set"
+    return f"{experiment.replace('_', ' ')}: {setting}"
+
+
 def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
     """Every experiment's test-accuracy difference from the baseline (``report.overview``),
     with its 95% confidence interval over seeds as error bars; hollow markers have one seed
     and no interval yet."""
     frame = frame[frame["experiment"] != baseline_label].reset_index(drop=True)
     # long names wrap onto two lines, so the labels on both sides leave the panel its width
-    labels = [textwrap.fill(f"{e.replace('_', ' ')}: {s.replace('50% of pool, ', '')}", 34,
-                            break_on_hyphens=False)
-              for e, s in zip(frame["experiment"], frame["setting"])]  # 50%: the default
+    labels = [textwrap.fill(_overview_label(e, s), 34, break_on_hyphens=False)
+              for e, s in zip(frame["experiment"], frame["setting"])]
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 0.38 * len(frame) + 1.4), layout="constrained")
     y = np.arange(len(frame))
     change = 100 * frame["change"]

@@ -7,6 +7,8 @@ when its 95% confidence interval over seeds excludes zero.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown
@@ -101,6 +103,12 @@ def provenance_note(records: list[Record]) -> Markdown:
     return Markdown("  \n".join(lines))
 
 
+def plus_minus(std: float) -> str:
+    """`` ± 0.4`` for a standard deviation of 0.004 (in points, one decimal); `` ± <0.05``
+    when it rounds to zero, so that a small spread does not read as none."""
+    return f" ± {100 * std:.1f}" if round(100 * std, 1) > 0 else " ± <0.05"
+
+
 def spread(records: list[Record], split: str = "test", metric: str = "accuracy"):
     return seed_spread(r.metric(split, metric) for r in records)
 
@@ -114,7 +122,7 @@ def scores_table(groups: dict[str, list[Record]]) -> pd.DataFrame:
         for split in ("validation", "test"):
             for metric, name in METRIC_NAMES.items():
                 mean, std = spread(records, split, metric)
-                row[f"{split} {name}"] = pct(mean) + (f" ± {100 * std:.1f}" if len(records) > 1 else "")
+                row[f"{split} {name}"] = pct(mean) + (plus_minus(std) if len(records) > 1 else "")
         rows[label] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     return _label_spread(frame) if any(len(r) > 1 for r in groups.values()) else frame
@@ -315,7 +323,7 @@ def sweep_table(frame: pd.DataFrame, x_name: str) -> pd.DataFrame:
     for split in ("validation", "test"):
         for metric, name in METRIC_NAMES.items():
             mean, std = frame[f"{split}_{metric}"], frame[f"{split}_{metric}_std"]
-            shown[f"{split} {name}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
+            shown[f"{split} {name}"] = [pct(m) + (plus_minus(s) if s else "")
                                         for m, s in zip(mean, std)]
     # paired with the baseline's runs of the same seeds (Welch when the sizes differ)
     shown["test accuracy change vs baseline, 95% CI"] = frame["test accuracy change, 95% CI"]
@@ -338,13 +346,41 @@ def repairs_noisy_labels(record: Record) -> bool:
         config.get(key) for key in ("drop_ids", "relabel", "sample_weights"))
 
 
+_UNSET = {"noise_kind": "symmetric", "sample_weights": [], "noise_seed": None}  # older records
+
+
+def _without_seeds(config: dict) -> str:
+    """A run's configuration without its training seed and noise seed (and profile), as a
+    comparable string: two runs with the same one differ only in those seeds."""
+    keys = (set(config) | set(_UNSET)) - {"seed", "noise_seed", "profile"}
+    return json.dumps({k: config.get(k, _UNSET.get(k)) for k in sorted(keys)}, sort_keys=True)
+
+
 def _groups(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
     """Training runs on their whole training set, grouped by (experiment, setting) over seeds;
-    repairs of noisy labels (``repairs_noisy_labels``) left out."""
+    repairs of noisy labels (``repairs_noisy_labels``) left out.
+
+    Label noise comes two ways: drawn anew for each training seed (no noise seed in the
+    setting: chapter 2), or one draw shared by every training seed (``noise seed N``: chapter
+    6). The run of training seed N with its own draw has the very labels of noise seed N, so it
+    also joins that fixed-draw group; a per-seed group left with no run of its own is dropped."""
     groups: dict[tuple[str, str], list[Record]] = {}
     for record in records:
         if is_full_model(record) and not repairs_noisy_labels(record):
             groups.setdefault((record.name, record.get("summary", "")), []).append(record)
+    fixed = {(_without_seeds(r.config), r.config["noise_seed"]): key
+             for key, members in groups.items() for r in members
+             if r.config.get("noise_rate") and r.config.get("noise_seed") is not None}
+    joins = {key: [r for r in members if r.config.get("noise_rate")
+                   and r.config.get("noise_seed") is None
+                   and (_without_seeds(r.config), r["seed"]) in fixed]
+             for key, members in groups.items()}
+    for key, joined in joins.items():
+        for r in joined:
+            target = fixed[(_without_seeds(r.config), r["seed"])]
+            groups[target] = sorted([*groups[target], r], key=lambda run: run["seed"])
+        if joined and len(joined) == len(groups[key]):
+            del groups[key]
     return groups
 
 
@@ -380,7 +416,7 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
     shown = frame[["experiment", "setting", "seeds"]].copy()  # sizes: in the setting's share
     shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]
     for label in METRIC_NAMES.values():
-        shown[f"test {label}"] = [pct(m) + (f" ± {100 * s:.1f}" if s else "")
+        shown[f"test {label}"] = [pct(m) + (plus_minus(s) if s else "")
                                   for m, s in zip(frame[f"test {label}"], frame[f"test {label} std"])]
     shown["test accuracy change vs baseline, 95% CI"] = [
         "" if np.isnan(d) else interval(Comparison(d, lo, hi, 0, ""))
@@ -615,9 +651,11 @@ def recipe_table(runs: list[Record]) -> pd.DataFrame:
             "mean ± std": pct(mean) + (f" ± {100 * std:.2f}" if len(members) > 1 else ""),
             "95% CI": "" if np.isnan(low) else f"{pct(low)} to {pct(high)}",
             "minutes": _per_seed(minutes, lambda m: f"{m:.0f}"),
-            "trainable": f"{members[0]['train']['trainable_params']:,}",
+            "trainable parameters": f"{members[0]['train']['trainable_params']:,}",
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "recipe"
+    return frame
 
 
 _RECIPE_SHORT = {"v1-bn0.999": "legacy", "v2-bn0.99": "bn099", "v2-frozen-bn": "frozen",

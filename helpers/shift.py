@@ -99,7 +99,7 @@ def per_corruption_table(records: list[results.Record]) -> pd.DataFrame:
     wide["mean"] = wide.mean(axis=1)
     wide = (100 * wide).round(1).map(lambda v: f"{v:.1f}")
     wide.insert(0, "family", [FAMILY_OF[c] for c in wide.index])
-    wide.index = [c.replace("_", " ") for c in wide.index]
+    wide.index = [corruption_name(c) for c in wide.index]
     clean = 100 * np.mean([r.metric("test", "accuracy") for r in records])
     top = pd.DataFrame([["", *[""] * (len(wide.columns) - 2), f"{clean:.1f}"]],
                        index=["clean test set"], columns=wide.columns)
@@ -125,6 +125,32 @@ def comparison_table(groups: dict[str, list[results.Record]],
     return frame
 
 
+def accuracy_table(groups: dict[str, list[results.Record]]) -> pd.DataFrame:
+    """Mean accuracy over seeds (%, with its 95% Student-t interval) of each configuration on
+    the clean test set and on each scope of ``SCOPES``: where each one ends up, next to
+    ``comparison_table``'s paired changes."""
+    rows = {}
+    for label, records in groups.items():
+        row = {"seeds": len(records)}
+        for scope in (None, *SCOPES):
+            mean, low, high = mean_interval(list(by_seed(records, scope).values()))
+            row["clean test set" if scope is None else scope] = pct(mean) + (
+                "" if math.isnan(low) else f" [{100 * low:.1f}, {100 * high:.1f}]")
+        rows[label] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "test accuracy (%, mean over seeds, 95% CI)"
+    return frame
+
+
+def corruption_name(corruption: str) -> str:
+    """``gaussian_noise`` -> ``Gaussian noise``: a corruption's name for prose."""
+    return corruption.replace("_", " ").replace("gaussian", "Gaussian")
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def gain_by_corruption(groups: dict[str, list[results.Record]], baseline: list[results.Record],
                        severities=HARD) -> pd.DataFrame:
     """Each configuration minus the baseline on every corruption alone (accuracy averaged over
@@ -138,7 +164,7 @@ def gain_by_corruption(groups: dict[str, list[results.Record]], baseline: list[r
         for label, records in groups.items():
             c = compare(records, baseline, ((corruption,), severities))
             row[label] = f"{interval(c)}: {verdict_phrase(c)}"
-        rows[corruption.replace("_", " ")] = row
+        rows[corruption_name(corruption)] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = (f"change vs the baseline, severity {min(severities)}-{max(severities)} "
                         "(points, 95% CI)")
@@ -174,7 +200,7 @@ def shift_confusions(records: list[results.Record], corruption: str, severity: i
     order = np.argsort(growth, axis=None)[::-1][:k]
     rows = [(CLASS_NAMES[i], CLASS_NAMES[j], 100 * clean[i, j], 100 * shifted[i, j])
             for i, j in zip(*np.unravel_index(order, growth.shape))]
-    name = f"{corruption.replace('_', ' ')}, severity {severity} (%)"
+    name = f"{corruption_name(corruption)}, severity {severity} (%)"
     frame = pd.DataFrame(rows, columns=["true class", "predicted as", "clean (%)", name]).round(1)
     frame.index = range(1, len(frame) + 1)
     frame.index.name = f"pooled over {len(records)} seed(s)"
@@ -202,7 +228,7 @@ def summary(baseline: list[results.Record], mimic: list[results.Record],
     out = {
         "shift_clean": mean(baseline), "shift_mimic_base": mean(baseline, scope_mimic),
         "shift_held_base": mean(baseline, scope_held),
-        "shift_worst": f"{worst[0].replace('_', ' ')} at severity {worst[1]} ({pct(worst[2])})",
+        "shift_worst": f"{corruption_name(worst[0])} at severity {worst[1]} ({pct(worst[2])})",
         # where the weather augmentation leaves the model, in accuracy (not change)
         "shift_mimic_abs_clean": mean(mimic), "shift_mimic_abs_mimic": mean(mimic, scope_mimic),
     }
@@ -214,8 +240,8 @@ def summary(baseline: list[results.Record], mimic: list[results.Record],
             out[f"{prefix}_{name}_verdict"] = verdict_phrase(c)
     held_gains = {c: compare(mimic, baseline, ((c,), HARD)).difference for c in HELD_OUT}
     top = sorted(held_gains, key=held_gains.get, reverse=True)[:3]
-    out["shift_mimic_top_held"] = ", ".join(
-        f"{c.replace('_', ' ')} ({100 * held_gains[c]:+.1f} points)" for c in top)
+    out["shift_mimic_top_held"] = _and(
+        [f"{corruption_name(c)} ({100 * held_gains[c]:+.1f} points)" for c in top])
     from helpers.profiles import SHIFT_SCORING_IMAGES
 
     profile = baseline[0].profile

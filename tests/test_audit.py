@@ -93,3 +93,15 @@ def test_choose_auditor_prefers_the_auditor_that_finds_planted_errors():
     assert float(best["f1"].iloc[0]) == table["f1"].max() > 0.8
     guesser = table[table["auditor"].str.startswith("guesser")]
     assert guesser["f1"].max() < 0.5  # random probabilities cannot find the planted errors
+
+
+def test_correction_text_counts_relabelled_and_left_out_validated_errors():
+    published = pd.DataFrame({"validated": [True, True, True, False],
+                              "human_label": [3, -1, 0, 5]})
+    assert audit.correction_text(published) == (
+        "3 validated errors: 2 relabelled with the workers' agreed label, 1 left out "
+        "(no agreed label)")
+    labels, keep = audit.corrected_test_labels(
+        np.arange(4), np.array([1, 1, 1, 1]),
+        published.assign(test_index=[0, 1, 2, 3]))
+    assert list(labels) == [3, 1, 0, 1] and list(keep) == [True, False, True, True]

@@ -267,3 +267,40 @@ def test_per_class_change_averages_the_seeds_of_a_configuration(results_dir):
     assert np.allclose(change, 0.67 - 0.62)  # means over the seeds: 0.67 and 0.62
     one = report.per_class_change(extra[0], base)  # one run still works
     assert np.allclose(one, 0.65 - 0.62)
+
+
+def test_overview_figure_names_the_articles_augmentation():
+    from helpers import plots
+
+    assert plots._overview_label("augmentation", "50% of pool, augmented") == \
+        "augmentation: the article's set"
+    assert plots._overview_label("crop_flip", "50% of pool, augmented: crop+flip") == \
+        "crop flip: augmented: crop+flip"
+    assert plots._overview_label("more_data", "100% of pool") == "more data: 100% of pool"
+    assert plots._overview_label(
+        "label_noise", "50% of pool, noise 40% class-conditional (per pair), noise seed 0") == \
+        "label noise: noise 40% pairs, one draw"
+
+
+def test_plus_minus_never_reads_as_no_spread():
+    assert report.plus_minus(0.004) == " ± 0.4"
+    assert report.plus_minus(0.0004) == " ± <0.05"
+    assert report.plus_minus(0.0) == " ± <0.05"
+
+
+def test_overview_counts_a_shared_noise_draw_once_per_seed(results_dir):
+    """Seed 0 drawn with its own seed has the labels of noise seed 0, so it joins the runs of
+    seeds 1 and 2 trained on that one draw (chapter 6); the per-seed draws stay a group."""
+    for s in (0, 1, 2):
+        record(catalog.baseline("smoke", s), 0.70 + 0.01 * s)
+    record(catalog.label_noise(0.4, "smoke", 0), 0.50)
+    record(catalog.label_noise(0.4, "smoke", 1, noise_seed=0), 0.52)
+    for s in (0, 1):
+        record(catalog.label_noise(0.1, "smoke", s), 0.66)  # chapter 2: a new draw per seed
+    record(catalog.label_noise(0.1, "smoke", 1, noise_seed=0), 0.64)
+    frame = report.overview(report.recorded("smoke"))
+    noise = frame[frame["experiment"] == "label_noise"].set_index("setting")["seeds"].to_dict()
+    assert noise == {"50% of pool, noise 10%": 2, "50% of pool, noise 10%, noise seed 0": 2,
+                     "50% of pool, noise 40%, noise seed 0": 2}
+    shared = frame[frame["setting"] == "50% of pool, noise 40%, noise seed 0"].iloc[0]
+    assert shared["change"] == pytest.approx(0.51 - 0.705)  # paired with baseline seeds 0 and 1

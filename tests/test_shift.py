@@ -48,12 +48,20 @@ def test_scoped_accuracy_and_paired_comparisons(results_dir):
     table = shift.comparison_table({"weather": mimic}, base)
     assert table.loc["weather", mimic_scope].startswith("+15.2 points [")
     assert table.loc["weather", "clean test set"].endswith("no detectable difference")
+    # where each configuration ends up: mean over seeds 0.70, 0.71, 0.72 with its interval
+    accuracy = shift.accuracy_table({"baseline": base, "weather": mimic})
+    assert accuracy.loc["baseline", "clean test set"].startswith("71.0% [")
+    # severities 3-5 of snow, frost and fog: 0.70 - 0.08 * 4 + 0.01 * seed, +15 (+0.2 * seed)
+    assert accuracy.loc["weather", mimic_scope].startswith("54.2% [")
+    assert list(accuracy["seeds"]) == [3, 3]
+    assert shift.corruption_name("gaussian_noise") == "Gaussian noise"
+    assert shift.corruption_name("motion_blur") == "motion blur"
 
 
 def test_tables_of_the_baseline(results_dir):
     base, mimic = _groups()
     wide = shift.per_corruption_table(base)
-    assert list(wide.index) == ["clean test set", *[c.replace("_", " ") for c in corruptions.CORRUPTIONS]]
+    assert list(wide.index) == ["clean test set", *[shift.corruption_name(c) for c in corruptions.CORRUPTIONS]]
     assert wide.loc["snow", "severity 1"] == "63.0"  # mean of 62, 63, 64
     assert wide.loc["snow", "family"] == "weather" and wide.loc["fog", "mean"] == "47.0"
     assert wide.loc["clean test set", "mean"] == "71.0" and wide.loc["clean test set", "severity 1"] == ""
@@ -73,7 +81,7 @@ def test_tables_of_the_baseline(results_dir):
 def test_gain_by_corruption_pairs_seeds_per_corruption(results_dir):
     base, mimic = _groups()
     table = shift.gain_by_corruption({"weather": mimic}, base)
-    assert list(table.index) == [c.replace("_", " ") for c in corruptions.CORRUPTIONS]
+    assert list(table.index) == [shift.corruption_name(c) for c in corruptions.CORRUPTIONS]
     assert table.loc["snow", "imitated"] == "yes" and table.loc["contrast", "imitated"] == "held out"
     assert table.loc["fog", "weather"].startswith("+15.2 points [")
     assert table.loc["pixelate", "weather"] == "+1.1 points [+0.9, +1.3]: a real gain"
