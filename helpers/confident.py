@@ -831,16 +831,28 @@ def recovered_text(recovered: dict | None, noise_cost: dict | None = None) -> st
     if recovered is None:
         if noise_cost is not None and noise_cost.get("verdict") == "not enough seeds":
             if noise_cost["n"] < 2:
-                return "not computed yet (one seed gives the noise's cost no CI)"
-            return "not computed (the noise's cost has no CI: it is the same on every seed)"
-        return "not computed (the noise's cost has a CI that includes zero)"
+                return "not computed yet, as one seed gives the noise's cost no CI"
+            return "not computed, as the noise's cost has no CI: it is the same on every seed"
+        return "not computed, as the noise's cost has a CI that includes zero"
     if math.isnan(recovered["low"]):
         return f"{recovered['mean']:.0%} (no interval)"
     return f"{recovered['mean']:.0%} [{recovered['low']:.0%}, {recovered['high']:.0%}]"
 
 
 def noise_cost_text(c: Cleanup) -> str:
+    """The noise's cost against the clean baseline, ``-14.4 points [-15.7, -13.2]``."""
     return interval(_as_comparison(c.analysis["noise_cost"]))
+
+
+def repairs_heading(c: Cleanup) -> str:
+    """The line above a setting's repairs table: its training seeds and the noise's cost,
+    ``**40% class-conditional (pairs)**, training seeds 0 and 1: the noise changed test
+    accuracy by … against the clean baseline's runs of the same seeds.``"""
+    n = len(c.analysis["seeds"])
+    return (f"**{c.setting.label}**, {seeds_text(c.analysis['seeds'])}: the noise changed test "
+            f"accuracy by {noise_cost_text(c)} against the clean baseline's "
+            + ("runs of the same seeds." if n > 1 else
+               "run of the same seed (one seed: no interval yet)."))
 
 
 def pr_curves(cleanups: list[Cleanup]):
@@ -886,7 +898,8 @@ def repairs_figure(cleanups: list[Cleanup]):
         x = np.arange(len(shown)) + (k - (len(names) - 1) / 2) * width
         ax.bar(x, means, width, yerr=errors if n_seeds > 1 else None, capsize=3,
                label="clean baseline" if name == "clean" else REPAIR_NAMES[name])
-    ax.set_xticks(np.arange(len(shown)), [c.setting.label for c in shown])
+    ax.set_xticks(np.arange(len(shown)), [f"{c.setting.label}\n({seeds_text(c.analysis['seeds'])})"
+                                          for c in shown])
     low = min(min(c.analysis["test"]["noisy"].values()) for c in shown) if shown else 0
     fewest = min((len(c.analysis["seeds"]) for c in shown), default=0)
     title = ("Test accuracy after each repair (one training seed: no CI yet)" if n_seeds <= 1

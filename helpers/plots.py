@@ -132,11 +132,14 @@ def confusion_pair(left, right, titles: tuple[str, str]):
 
 def _overview_label(experiment: str, setting: str) -> str:
     """``augmentation: the article's set`` for an experiment and its record summary (50% of
-    the pool, the default, is left out; ``noise 40% class-conditional (per pair), noise seed
-    0`` becomes ``noise 40% pairs, one draw``: every seed trained on the same noisy labels)."""
-    setting = setting.replace("50% of pool, ", "").replace(" class-conditional (per pair)",
-                                                           " pairs")
-    setting = re.sub(r", noise seed \d+", ", one draw", setting)
+    the pool, the default, is left out; label noise drawn once for every seed is named as in
+    ``report.setting_label``, without its noise seed: ``noise 40% symmetric, one draw``)."""
+    from helpers.report import setting_label
+
+    setting = re.sub(r", noise seed \d+", "",
+                     setting_label(setting.replace("50% of pool, ", "")))
+    if experiment == "label_noise":  # "label noise: 10%", not "label noise: noise 10%"
+        setting = re.sub(r"^noise ", "", setting).replace("one draw", "one\u00a0draw")  # kept whole
     if setting == "augmented":  # the article's augmentation, as against crop+flip or weather
         setting = "the article's set"
     return f"{experiment.replace('_', ' ')}: {setting}"

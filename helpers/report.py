@@ -8,6 +8,7 @@ when its 95% confidence interval over seeds excludes zero.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -412,8 +413,23 @@ def overview(records: list[Record]) -> pd.DataFrame:
     return frame.sort_values(order).drop(columns="noise rate").reset_index(drop=True)
 
 
+def setting_label(summary: str) -> str:
+    """A record's setting (``Experiment.summary``) as the overview shows it: label noise drawn
+    once for every seed says so and names its kind, ``noise 40%, noise seed 0`` ->
+    ``noise 40% symmetric, one draw, noise seed 0``, ``noise 40% class-conditional (per
+    pair), noise seed 0`` -> ``noise 40% class-conditional (pairs), one draw, noise seed 0``."""
+    label = summary.replace(" class-conditional (per pair)", " class-conditional (pairs)")
+    one_draw = re.search(r"(noise \d+%)((?: class-conditional \(pairs\))?), noise seed (\d+)", label)
+    if one_draw:
+        kind = one_draw.group(2) or " symmetric"
+        label = label.replace(one_draw.group(0), f"{one_draw.group(1)}{kind}, one draw, "
+                                                 f"noise seed {one_draw.group(3)}")
+    return label
+
+
 def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
     shown = frame[["experiment", "setting", "seeds"]].copy()  # sizes: in the setting's share
+    shown["setting"] = [setting_label(s) for s in shown["setting"]]
     shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]
     for label in METRIC_NAMES.values():
         shown[f"test {label}"] = [pct(m) + (plus_minus(s) if s else "")
@@ -716,7 +732,7 @@ def findings(frame: pd.DataFrame) -> dict[str, str]:
     ``no_verdict_yet``: comma-separated experiment labels with their difference and interval
     (``none`` when empty)."""
     compared = frame[frame["experiment"] != "baseline"]
-    label = lambda row: f"{row['experiment'].replace('_', ' ')} ({row['setting']})"  # noqa: E731
+    label = lambda row: f"{row['experiment'].replace('_', ' ')} ({setting_label(row['setting'])})"  # noqa: E731
     groups = {"gains": [], "losses": [], "no_difference": [], "no_verdict_yet": []}
     names = {"gain": "gains", "loss": "losses", "no detectable difference": "no_difference",
              "not enough seeds": "no_verdict_yet"}

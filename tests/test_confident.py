@@ -264,6 +264,9 @@ def test_analysis_from_fake_fold_runs_to_the_page_tables():
     assert confident.summary([same])["pairs40_relabelled_verdict"] == "identical to no repair"
     assert confident.seeds_text([0]) == "training seed 0"
     assert glued["pairs40_seeds"] == "training seeds 0, 1 and 2"
+    assert confident.repairs_heading(cleanup).startswith(
+        "**40% class-conditional (pairs)**, training seeds 0, 1 and 2: the noise changed")
+    assert confident.repairs_heading(cleanup).endswith("runs of the same seeds.")
     # settings recorded to different seeds say so, most seeds first
     fewer = confident.Cleanup(confident.setting("symmetric10"), first, clean, candidates,
                               {"analysis": {**analysis, "seeds": [0]}})
@@ -284,13 +287,13 @@ def test_recovered_share_says_why_it_is_missing():
                 "verdict": "not enough seeds"}
     within = {"difference": -0.004, "low": -0.01, "high": 0.002, "n": 3,
               "verdict": "no detectable difference"}
-    assert confident.recovered_text(None, one_seed).startswith("not computed yet (one seed")
+    assert confident.recovered_text(None, one_seed).startswith("not computed yet, as one seed")
     # two seeds whose differences do not vary also get no CI, but not for want of seeds
     flat = {"difference": -0.05, "low": math.nan, "high": math.nan, "n": 2,
             "verdict": "not enough seeds"}
-    assert confident.recovered_text(None, flat).startswith("not computed (the noise's cost has no CI")
+    assert confident.recovered_text(None, flat).startswith("not computed, as the noise's cost has no CI")
     assert confident.recovered_text(None, within) == (
-        "not computed (the noise's cost has a CI that includes zero)")
+        "not computed, as the noise's cost has a CI that includes zero")
     assert confident.recovered_text({"mean": 0.5, "low": 0.2, "high": 0.8}) == "50% [20%, 80%]"
 
 

@@ -279,7 +279,13 @@ def test_overview_figure_names_the_articles_augmentation():
     assert plots._overview_label("more_data", "100% of pool") == "more data: 100% of pool"
     assert plots._overview_label(
         "label_noise", "50% of pool, noise 40% class-conditional (per pair), noise seed 0") == \
-        "label noise: noise 40% pairs, one draw"
+        "label noise: 40% class-conditional (pairs), one\u00a0draw"
+    assert plots._overview_label("label_noise", "50% of pool, noise 40%, noise seed 0") == \
+        "label noise: 40% symmetric, one\u00a0draw"
+    assert plots._overview_label("label_noise", "50% of pool, noise 10%") == \
+        "label noise: 10%"
+    assert report.setting_label("50% of pool, noise 40%, noise seed 0") == \
+        "50% of pool, noise 40% symmetric, one draw, noise seed 0"
 
 
 def test_plus_minus_never_reads_as_no_spread():
