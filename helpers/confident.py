@@ -902,9 +902,10 @@ def repairs_figure(cleanups: list[Cleanup]):
                                           for c in shown])
     low = min(min(c.analysis["test"]["noisy"].values()) for c in shown) if shown else 0
     fewest = min((len(c.analysis["seeds"]) for c in shown), default=0)
-    title = ("Test accuracy after each repair (one training seed: no CI yet)" if n_seeds <= 1
-             else "Test accuracy after each repair (mean over seeds, 95% CI)" if fewest > 1
-             else "Test accuracy after each repair (mean over seeds; 95% CI where a setting has two or more)")
+    title = "Test accuracy after each repair " + (
+        "(one training seed: no CI yet)" if n_seeds <= 1
+        else "(mean over seeds, 95% CI)" if fewest > 1
+        else "(mean over seeds; 95% CI where a setting has two or more)")
     ax.set(ylabel="test accuracy (%)", ylim=(max(0, 100 * low - 15), None), title=title)
     ax.legend(fontsize=8, ncol=3, loc="lower left")
     fig.tight_layout()

@@ -419,7 +419,8 @@ def setting_label(summary: str) -> str:
     ``noise 40% symmetric, one draw, noise seed 0``, ``noise 40% class-conditional (per
     pair), noise seed 0`` -> ``noise 40% class-conditional (pairs), one draw, noise seed 0``."""
     label = summary.replace(" class-conditional (per pair)", " class-conditional (pairs)")
-    one_draw = re.search(r"(noise \d+%)((?: class-conditional \(pairs\))?), noise seed (\d+)", label)
+    one_draw = re.search(r"(noise \d+%)((?: class-conditional \(pairs\))?), noise seed (\d+)",
+                         label)
     if one_draw:
         kind = one_draw.group(2) or " symmetric"
         label = label.replace(one_draw.group(0), f"{one_draw.group(1)}{kind}, one draw, "
