@@ -46,7 +46,7 @@ from helpers import CLASS_NAMES, catalog, results
 from helpers.evaluate import compare_over_seeds, mean_interval
 from helpers.experiments import Experiment, provenance, run_all
 from helpers.profiles import CL_FOLDS, CL_SEEDS, get_profile
-from helpers.report import interval, pct, verdict_phrase
+from helpers.report import interval, join_and, mean_ci, pct, verdict_phrase
 
 NOISE_SEED = 0  # which labels the noise hits, and the fold split (one noisy set per setting)
 RELABEL_PRECISION = 0.9  # relabel only where the guess is right >= 90% of the time (validation)
@@ -787,7 +787,7 @@ def repairs_table(c: Cleanup) -> pd.DataFrame:
                "wrong / right dropped": f"{x['dropped_wrong']:,} / {x['dropped_right']:,}"
                if name == "pruned" else "",
                "validation accuracy": f"{100 * _mean(a['validation'][name].values()):.2f}%",
-               "test accuracy, 95% CI": _mean_ci(a["test"][name].values()),
+               "test accuracy, 95% CI": mean_ci(a["test"][name].values()),
                "test vs noisy, 95% CI": "", "verdict": "", "loss recovered, 95% CI": ""}
         if name in REPAIRS and _same_runs(c, name, "noisy"):
             # nothing passed the repair's threshold: its training set is the noisy one
@@ -814,12 +814,6 @@ def _as_comparison(d: dict):
 
     n = tuple(d["n"]) if isinstance(d["n"], list) else d["n"]
     return Comparison(d["difference"], d["low"], d["high"], n, "paired t-test over seeds")
-
-
-def _mean_ci(values) -> str:
-    """``74.1% [73.0, 75.2]``: mean over seeds with its 95% Student-t interval."""
-    mean, low, high = mean_interval(list(values))
-    return pct(mean) + ("" if math.isnan(low) else f" [{100 * low:.1f}, {100 * high:.1f}]")
 
 
 def recovered_text(recovered: dict | None, noise_cost: dict | None = None) -> str:
@@ -948,9 +942,7 @@ def training_runs(c: Cleanup) -> dict:
 def seeds_text(seeds) -> str:
     """``training seed 0`` / ``training seeds 0, 1 and 2``."""
     seeds = [str(s) for s in sorted(seeds)]
-    if len(seeds) == 1:
-        return f"training seed {seeds[0]}"
-    return f"training seeds {', '.join(seeds[:-1])} and {seeds[-1]}"
+    return f"training seed{'s' if len(seeds) > 1 else ''} {join_and(seeds)}"
 
 
 def seeds_shown(cleanups: list[Cleanup]) -> str:
@@ -963,13 +955,9 @@ def seeds_shown(cleanups: list[Cleanup]) -> str:
             groups.setdefault(tuple(sorted(c.analysis["seeds"])), []).append(c.setting.label)
     if len(groups) == 1:
         return seeds_text(next(iter(groups)))
-    parts = [f"{seeds_text(seeds)} for {_and(labels)}"
+    parts = [f"{seeds_text(seeds)} for {join_and(labels)}"
              for seeds, labels in sorted(groups.items(), key=lambda g: (-len(g[0]), g[0]))]
     return ", and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
-
-
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def summary(cleanups: list[Cleanup]) -> dict[str, str]:

@@ -136,8 +136,7 @@ def _overview_label(experiment: str, setting: str) -> str:
     ``report.setting_label``, without its noise seed: ``noise 40% symmetric, one draw``)."""
     from helpers.report import setting_label
 
-    setting = re.sub(r", noise seed \d+", "",
-                     setting_label(setting.replace("50% of pool, ", "")))
+    setting = setting_label(setting.replace("50% of pool, ", ""), noise_seed=False)
     if experiment == "label_noise":  # "label noise: 10%", not "label noise: noise 10%"
         setting = re.sub(r"^noise ", "", setting).replace("one draw", "one\u00a0draw")  # kept whole
     if setting == "augmented":  # the article's augmentation, as against crop+flip or weather

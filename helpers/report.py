@@ -32,6 +32,18 @@ def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def join_and(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: a list for prose."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def mean_ci(values) -> str:
+    """``74.1% [73.0, 75.2]``: the mean of fractions over seeds with its 95% Student-t
+    interval in points (no interval with one value)."""
+    mean, low, high = mean_interval(list(values))
+    return pct(mean) + ("" if np.isnan(low) else f" [{100 * low:.1f}, {100 * high:.1f}]")
+
+
 def points(value: float) -> str:
     return f"{100 * value:+.1f} points"
 
@@ -413,18 +425,19 @@ def overview(records: list[Record]) -> pd.DataFrame:
     return frame.sort_values(order).drop(columns="noise rate").reset_index(drop=True)
 
 
-def setting_label(summary: str) -> str:
+def setting_label(summary: str, noise_seed: bool = True) -> str:
     """A record's setting (``Experiment.summary``) as the overview shows it: label noise drawn
     once for every seed says so and names its kind, ``noise 40%, noise seed 0`` ->
     ``noise 40% symmetric, one draw, noise seed 0``, ``noise 40% class-conditional (per
-    pair), noise seed 0`` -> ``noise 40% class-conditional (pairs), one draw, noise seed 0``."""
+    pair), noise seed 0`` -> ``noise 40% class-conditional (pairs), one draw, noise seed 0``
+    (without ``, noise seed 0`` when ``noise_seed`` is False)."""
     label = summary.replace(" class-conditional (per pair)", " class-conditional (pairs)")
     one_draw = re.search(r"(noise \d+%)((?: class-conditional \(pairs\))?), noise seed (\d+)",
                          label)
     if one_draw:
         kind = one_draw.group(2) or " symmetric"
-        label = label.replace(one_draw.group(0), f"{one_draw.group(1)}{kind}, one draw, "
-                                                 f"noise seed {one_draw.group(3)}")
+        seed = f", noise seed {one_draw.group(3)}" if noise_seed else ""
+        label = label.replace(one_draw.group(0), f"{one_draw.group(1)}{kind}, one draw{seed}")
     return label
 
 

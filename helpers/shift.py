@@ -18,7 +18,7 @@ import pandas as pd
 from helpers import CLASS_NAMES, data, results
 from helpers.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES
 from helpers.evaluate import Comparison, compare_over_seeds, mean_interval
-from helpers.report import interval, pct, verdict_phrase
+from helpers.report import interval, join_and, mean_ci, pct, verdict_phrase
 
 MIMICKED_FAMILY = "weather"  # what the deployment-mimicking augmentation trains on
 MIMICKED = FAMILIES[MIMICKED_FAMILY]  # snow, frost, fog
@@ -133,9 +133,8 @@ def accuracy_table(groups: dict[str, list[results.Record]]) -> pd.DataFrame:
     for label, records in groups.items():
         row = {"seeds": len(records)}
         for scope in (None, *SCOPES):
-            mean, low, high = mean_interval(list(by_seed(records, scope).values()))
-            row["clean test set" if scope is None else scope] = pct(mean) + (
-                "" if math.isnan(low) else f" [{100 * low:.1f}, {100 * high:.1f}]")
+            row["clean test set" if scope is None else scope] = mean_ci(
+                by_seed(records, scope).values())
         rows[label] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "test accuracy (%, mean over seeds, 95% CI)"
@@ -145,10 +144,6 @@ def accuracy_table(groups: dict[str, list[results.Record]]) -> pd.DataFrame:
 def corruption_name(corruption: str) -> str:
     """``gaussian_noise`` -> ``Gaussian noise``: a corruption's name for prose."""
     return corruption.replace("_", " ").replace("gaussian", "Gaussian")
-
-
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def gain_by_corruption(groups: dict[str, list[results.Record]], baseline: list[results.Record],
@@ -240,7 +235,7 @@ def summary(baseline: list[results.Record], mimic: list[results.Record],
             out[f"{prefix}_{name}_verdict"] = verdict_phrase(c)
     held_gains = {c: compare(mimic, baseline, ((c,), HARD)).difference for c in HELD_OUT}
     top = sorted(held_gains, key=held_gains.get, reverse=True)[:3]
-    out["shift_mimic_top_held"] = _and(
+    out["shift_mimic_top_held"] = join_and(
         [f"{corruption_name(c)} ({100 * held_gains[c]:+.1f} points)" for c in top])
     from helpers.profiles import SHIFT_SCORING_IMAGES
 
