@@ -210,14 +210,17 @@ def rescore_table(scores: pd.DataFrame) -> pd.DataFrame:
                         ).set_index("experiment")
 
 
-def ensemble_experiments(profile: str | None = None) -> list[Experiment]:
+def ensemble_experiments(profile: str | None = None, seeds=catalog.BASELINE_SEEDS
+                         ) -> list[Experiment]:
     """The auditors: every model of chapters 1, 3, 4 and 5 trained on clean labels with at
-    least the baseline's images: the baseline's seeds, augmentation, extra cats and dogs, 75%
-    and 100% of the pool (seed 0). None of them saw a test label; averaging their predicted
-    probabilities cancels part of each model's own mistakes."""
-    return [*catalog.baselines(profile), catalog.augmentation(profile),
-            catalog.more_cats_and_dogs(profile), catalog.more_data(0.75, profile),
-            catalog.more_data(1.0, profile)]
+    least the baseline's images, each with every seed of ``seeds``: the baseline,
+    augmentation, extra cats and dogs, 75% and 100% of the pool (15 models with the default
+    three seeds, listed configuration by configuration). None of them saw a test label;
+    averaging their predicted probabilities cancels part of each model's own mistakes."""
+    configurations = (catalog.baseline, catalog.augmentation, catalog.more_cats_and_dogs,
+                      lambda p, s: catalog.more_data(0.75, p, s),
+                      lambda p, s: catalog.more_data(1.0, p, s))
+    return [make(profile, seed) for make in configurations for seed in seeds]
 
 
 def member_records(profile: str | None = None) -> list[results.Record]:

@@ -43,7 +43,8 @@ def _round(profile: str, seed: int) -> list[Experiment]:
 def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     """Every step, in order: the recipe seed study (whose runs of the book's recipe are the
     baseline's seeds); then one seed of every configuration (``_round``), the analyses that need
-    it (the dataset audit and the test-set audit after the 40K model, the deduplicated retrain)
+    it (the dataset audit after the first round's 40K model, the deduplicated retrain; the
+    test-set audit, whose ensemble has every seed, after the last round)
     and that seed's runs of confident learning (the detection-only setting's fold runs and
     analysis after seed 0's); then the second seed of everything, then the third; last,
     confident learning's analyses of the settings that repair, which compare all their seeds.
@@ -58,7 +59,10 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     for n, seed in enumerate(seeds):
         ordered += _round(profile, seed)
         if n == 0:
-            ordered += [("dataset_audit",), ("test_set_audit",)]
+            ordered.append(("dataset_audit",))
+        if n == len(seeds) - 1:
+            # the test-set audit's ensemble has every seed of its members
+            ordered.append(("test_set_audit",))
         ordered.append(("deduplicated", seed))
         if n == 0:
             # confident learning: the fold runs of every setting that repairs come first (the

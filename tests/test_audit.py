@@ -105,3 +105,14 @@ def test_correction_text_counts_relabelled_and_left_out_validated_errors():
         np.arange(4), np.array([1, 1, 1, 1]),
         published.assign(test_index=[0, 1, 2, 3]))
     assert list(labels) == [3, 1, 0, 1] and list(keep) == [True, False, True, True]
+
+
+def test_the_ensemble_has_every_seed_of_each_clean_label_configuration():
+    members = audit.ensemble_experiments("smoke")
+    assert len(members) == 5 * 3 and len({e.key() for e in members}) == 15
+    by_name = {}
+    for e in members:
+        by_name.setdefault((e.name, e.summary()), []).append(e.seed)
+    assert len(by_name) == 5 and all(seeds == [0, 1, 2] for seeds in by_name.values())
+    assert not any(e.config().get("noise_rate") for e in members)  # clean labels only
+    assert [e.seed for e in audit.ensemble_experiments("smoke", seeds=(0,))] == [0] * 5

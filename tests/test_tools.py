@@ -362,9 +362,10 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     # configurations (article grid, the two augmentations of chapter 8, 40% symmetric and
     # class-conditional noise, crop+flip's halves alone) each followed by its deduplicated
     # retrain and (seeds 0 and 1 in smoke) that seed's confident-learning runs of the three
-    # settings that repair; after the first round the dataset and test-set audits and the fold
-    # runs of the four confident-learning settings (2 each in smoke); the detection-only setting's
-    # analysis after its folds, the three others' at the very end
+    # settings that repair; after the first round the dataset audit and the fold runs of the
+    # four confident-learning settings (2 each in smoke), after the last round the test-set
+    # audit (its ensemble has every seed); the detection-only setting's analysis after its
+    # folds, the three others' at the very end
     assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4 * 2 + 2 * 3 + 4
     folds = [n for n, step in enumerate(steps) if step.startswith("cv_fold")]
     seed_runs = [n for n, step in enumerate(steps) if "training seed" in step]
@@ -389,6 +390,9 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     assert sum("class-conditional" in step and not step.startswith("cv_fold")
                for step in steps) == 3
     assert sum(step.startswith("deduplicated") for step in steps) == 3
+    audit_step = next(n for n, step in enumerate(steps) if step.startswith("test_set_audit"))
+    assert audit_step > max(n for n, step in enumerate(steps) if "seed=2" in step)
+    assert "(analysis: 0 of 16 records made" in steps[audit_step]  # 15 members + the audit
     assert all(step.endswith("[to train]") for step in steps if "key=" in step)
     assert not results_dir.exists()  # listing trains nothing
 
