@@ -80,8 +80,9 @@ def provenance_note(records: list[Record]) -> Markdown:
     resumed = [r for r in records if r.provenance.get("resumed_at_epochs")]
     seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
     per_config: dict[tuple, set] = {}
-    for r in records:
-        per_config.setdefault((r["name"], r.get("summary")), set()).add(r.provenance.get("seed"))
+    for r in records:  # an analysis record without a seed (the test-set audit) is no configuration
+        if r.provenance.get("seed") is not None:
+            per_config.setdefault((r["name"], r.get("summary")), set()).add(r.provenance["seed"])
     uneven = len({frozenset(v) for v in per_config.values()}) > 1
     dates = sorted(r.provenance["date"][:10] for r in records)
     recipes = sorted({results.record_recipe(r) for r in records})

@@ -90,6 +90,15 @@ def test_provenance_names_every_machine_and_resumed_runs(results_dir):
     assert "1 of these runs was interrupted and resumed" in note
     # the same run listed twice (chapter 5's 50% point is the baseline) is one run
     assert "1 of these runs was interrupted" in report.provenance_note([runs[0], *runs]).data
+    # every configuration with the same seeds; a seedless analysis record does not make it uneven
+    assert "not every configuration" not in note
+    analysis = results.write(results.record_dir("smoke", "test_set_audit", "0123456789ab"), {
+        "name": "test_set_audit", "key": "0123456789ab", "profile": "smoke", "seed": None,
+        "kind": "analysis", "summary": "audit", "provenance": provenance(None, "smoke")})
+    assert "not every configuration" not in report.provenance_note([*runs, analysis]).data
+    other = record(catalog.augmentation("smoke", 0), 0.7)
+    assert "(not every configuration has all of them)" in report.provenance_note(
+        [*runs, other]).data
 
 
 def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
