@@ -198,10 +198,14 @@ def rules_table(record: results.Record) -> pd.DataFrame:
     }, index=pd.Index([confident.RULES[r] for r in a["rules_on_test"]], name="rule"))
 
 
-def rescore_table(scores: pd.DataFrame) -> pd.DataFrame:
+def rescore_table(scores: pd.DataFrame, changed_only: bool = False) -> pd.DataFrame:
     """``rescore`` for reading: accuracies as percentages with two decimals (corrections move
-    them by hundredths of a point), the experiment as the index."""
+    them by hundredths of a point), the experiment as the index. With ``changed_only``, only
+    the models whose rank differs between the original and the corrected labels (an empty
+    table when none does), so that a long list does not hide them."""
     shown = scores.copy()
+    if changed_only:
+        shown = shown[shown["rank (original)"] != shown["rank (corrected)"]]
     for column in ("original", "corrected"):
         shown[column] = [f"{100 * v:.2f}%" for v in shown[column]]
     shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]

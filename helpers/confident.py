@@ -46,7 +46,7 @@ from helpers import CLASS_NAMES, catalog, results
 from helpers.evaluate import compare_over_seeds, mean_interval
 from helpers.experiments import Experiment, provenance, run_all
 from helpers.profiles import CL_FOLDS, CL_SEEDS, get_profile
-from helpers.report import interval, join_and, mean_ci, pct, verdict_phrase
+from helpers.report import first_lr_cut, interval, join_and, mean_ci, pct, verdict_phrase
 
 NOISE_SEED = 0  # which labels the noise hits, and the fold split (one noisy set per setting)
 RELABEL_PRECISION = 0.9  # relabel only where the guess is right >= 90% of the time (validation)
@@ -937,6 +937,72 @@ def training_runs(c: Cleanup) -> dict:
     """{label: record} of every retrained run of a setting, for ``report.training_table``."""
     return {f"{REPAIR_NAMES[name]}, seed {r['seed']}": r
             for name, records in c.runs.items() for r in records}
+
+
+def fold_records(c: Cleanup) -> list[results.Record]:
+    """The K fold runs of a setting, read back from the registry (``clean_up`` recorded them)."""
+    return [results.load(e.record_dir())
+            for e in fold_experiments(c.setting, c.record["profile"])]
+
+
+def _schedule(records) -> dict[str, list[float]]:
+    """Per run: epochs trained, the last epoch at the full learning rate (before the first cut;
+    the last epoch when it was never cut), validation accuracy then, and validation accuracy
+    of the kept weights (lowest validation loss). Validation labels are always clean."""
+    out = {"epochs": [], "full rate until": [], "accuracy then": [], "kept": []}
+    for r in records:
+        h = r.history
+        cut = first_lr_cut(h)
+        last = (cut - 1 if cut else len(h["loss"]))  # 1-based
+        out["epochs"].append(len(h["loss"]))
+        out["full rate until"].append(last)
+        out["accuracy then"].append(h["val_accuracy"][last - 1])
+        out["kept"].append(h["val_accuracy"][int(np.argmin(h["val_loss"]))])
+    return out
+
+
+def _span(values, percent: bool = False) -> str:
+    """``8–12`` / ``46.2–55.3%`` (one value alone when they agree)."""
+    lo, hi = min(values), max(values)
+    f = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:d}")
+    return (f(lo) if f(lo) == f(hi) else f"{f(lo)}–{f(hi)}") + ("%" if percent else "")
+
+
+def fold_training_table(cleanups: list[Cleanup]) -> pd.DataFrame:
+    """How the detectors trained: one column per setting (its K fold runs) and one for the
+    clean baseline's runs of the training seeds shown, each a range over runs: epochs, the
+    last epoch before the plateau callback first cut the learning rate, validation accuracy
+    then (clean validation labels) and of the weights kept (lowest validation loss). A cut
+    that comes early, at low accuracy, leaves the rest of the run at a tenth of the rate."""
+    groups = {f"{c.setting.label}: fold runs": fold_records(c) for c in cleanups}
+    clean = next((c.clean for c in cleanups if c.clean), [])
+    if clean:
+        groups["clean baseline (no noise)"] = clean
+    columns = {}
+    for label, records in groups.items():
+        x = _schedule(records)
+        columns[label] = {"runs": str(len(records)), "epochs": _span(x["epochs"]),
+                          "full learning rate until epoch": _span(x["full rate until"]),
+                          "validation accuracy then": _span(x["accuracy then"], True),
+                          "validation accuracy of the kept weights": _span(x["kept"], True)}
+    return pd.DataFrame(columns)
+
+
+def fold_training_summary(cleanups: list[Cleanup]) -> dict[str, str]:
+    """Glue values of ``fold_training_table``: ``{name}_fold_full_rate``,
+    ``{name}_fold_accuracy_then`` and ``{name}_fold_kept`` per setting name, and the same with
+    ``clean_`` for the clean baseline's runs (when a setting has repairs)."""
+    out = {}
+    groups = [(c.setting.name + "_fold", fold_records(c)) for c in cleanups]
+    clean = next((c.clean for c in cleanups if c.clean), [])
+    if clean:
+        groups.append(("clean", clean))
+    for prefix, records in groups:
+        x = _schedule(records)
+        out |= {f"{prefix}_full_rate": _span(x["full rate until"]),
+                f"{prefix}_accuracy_then": _span(x["accuracy then"], True),
+                f"{prefix}_kept": _span(x["kept"], True)}
+    return out
 
 
 def seeds_text(seeds) -> str:

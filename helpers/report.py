@@ -45,7 +45,9 @@ def mean_ci(values) -> str:
 
 
 def points(value: float) -> str:
-    return f"{100 * value:+.1f} points"
+    """``+1.2 points`` for a difference of fractions (0.012); two decimals where one would
+    print a nonzero difference as ``+0.0``/``-0.0``."""
+    return f"{_bound(value)} points"
 
 
 def source_name(text: str) -> str:

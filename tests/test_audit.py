@@ -116,3 +116,16 @@ def test_the_ensemble_has_every_seed_of_each_clean_label_configuration():
     assert len(by_name) == 5 and all(seeds == [0, 1, 2] for seeds in by_name.values())
     assert not any(e.config().get("noise_rate") for e in members)  # clean labels only
     assert [e.seed for e in audit.ensemble_experiments("smoke", seeds=(0,))] == [0] * 5
+
+
+def test_rescore_table_can_show_only_the_models_that_change_rank():
+    scores = pd.DataFrame({"experiment": ["a_b", "c", "d"], "setting": ["x", "y", "z"],
+                           "seed": [0, 0, 1], "original": [0.80, 0.79, 0.70],
+                           "corrected": [0.79, 0.795, 0.70],
+                           "rank (original)": [1, 2, 3], "rank (corrected)": [2, 1, 3]})
+    full = audit.rescore_table(scores)
+    assert list(full.index) == ["a b", "c", "d"]
+    assert full["test accuracy (original labels)"].iloc[0] == "80.00%"
+    changed = audit.rescore_table(scores, changed_only=True)
+    assert list(changed.index) == ["a b", "c"]
+    assert audit.rescore_table(scores.iloc[2:], changed_only=True).empty

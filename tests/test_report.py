@@ -212,6 +212,9 @@ def test_interval_bounds_near_zero_keep_their_side():
         "+1.9 points [-0.04, +3.7]"
     assert report.interval(Comparison(0.022, 0.009, 0.035, 3, "paired t-test")) == \
         "+2.2 points [+0.9, +3.5]"
+    # a difference that one decimal would print as -0.0 keeps its sign and size
+    assert report.interval(Comparison(-0.0004, -0.018, 0.017, (3, 3), "Welch's t-test")) == \
+        "-0.04 points [-1.8, +1.7]"
 
 
 def test_trend_summary_names_the_steps_against_the_trend(results_dir):
