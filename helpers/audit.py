@@ -200,12 +200,18 @@ def rules_table(record: results.Record) -> pd.DataFrame:
 
 def rescore_table(scores: pd.DataFrame, changed_only: bool = False) -> pd.DataFrame:
     """``rescore`` for reading: accuracies as percentages with two decimals (corrections move
-    them by hundredths of a point), the experiment as the index. With ``changed_only``, only
-    the models whose rank differs between the original and the corrected labels (an empty
-    table when none does), so that a long list does not hide them."""
+    them by hundredths of a point), the experiment as the index. Equal accuracies share a
+    rank (the lowest). With ``changed_only``, only the models whose rank differs between the
+    original and the corrected labels, marked in a "rank changes" column, and the models that
+    hold one of their ranks under either labelling (whose place they take, or whose tie they
+    break), so that a long list does not hide them; an empty table when no rank changes."""
     shown = scores.copy()
     if changed_only:
-        shown = shown[shown["rank (original)"] != shown["rank (corrected)"]]
+        original, corrected = shown["rank (original)"], shown["rank (corrected)"]
+        changed = original != corrected
+        ranks = set(original[changed]) | set(corrected[changed])
+        shown = shown[changed | original.isin(ranks) | corrected.isin(ranks)].copy()
+        shown["rank changes"] = ["yes" if c else "" for c in changed[shown.index]]
     for column in ("original", "corrected"):
         shown[column] = [f"{100 * v:.2f}%" for v in shown[column]]
     shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]

@@ -128,4 +128,12 @@ def test_rescore_table_can_show_only_the_models_that_change_rank():
     assert full["test accuracy (original labels)"].iloc[0] == "80.00%"
     changed = audit.rescore_table(scores, changed_only=True)
     assert list(changed.index) == ["a b", "c"]
+    assert list(changed["rank changes"]) == ["yes", "yes"]
     assert audit.rescore_table(scores.iloc[2:], changed_only=True).empty
+    # a broken tie: e shared rank 1 with f and drops to 2; f keeps its rank but is shown
+    tie = pd.DataFrame({"experiment": ["f", "e", "g"], "setting": ["x", "y", "z"],
+                        "seed": [0, 0, 0], "original": [0.80, 0.80, 0.70],
+                        "corrected": [0.80, 0.79, 0.70],
+                        "rank (original)": [1, 1, 3], "rank (corrected)": [1, 2, 3]})
+    broken = audit.rescore_table(tie, changed_only=True)
+    assert list(broken.index) == ["f", "e"] and list(broken["rank changes"]) == ["", "yes"]
