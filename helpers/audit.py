@@ -202,7 +202,7 @@ def rescore_table(scores: pd.DataFrame, changed_only: bool = False) -> pd.DataFr
     """``rescore`` for reading: accuracies as percentages with two decimals (corrections move
     them by hundredths of a point), the experiment as the index. Equal accuracies share a
     rank (the lowest). With ``changed_only``, only the models whose rank differs between the
-    original and the corrected labels, marked in a "rank changes" column, and the models that
+    original and the corrected labels, and the models that
     hold one of their ranks under either labelling (whose place they take, or whose tie they
     break), so that a long list does not hide them; an empty table when no rank changes."""
     shown = scores.copy()
@@ -211,12 +211,11 @@ def rescore_table(scores: pd.DataFrame, changed_only: bool = False) -> pd.DataFr
         changed = original != corrected
         ranks = set(original[changed]) | set(corrected[changed])
         shown = shown[changed | original.isin(ranks) | corrected.isin(ranks)].copy()
-        shown["rank changes"] = ["yes" if c else "" for c in changed[shown.index]]
     for column in ("original", "corrected"):
         shown[column] = [f"{100 * v:.2f}%" for v in shown[column]]
     shown["experiment"] = [e.replace("_", " ") for e in shown["experiment"]]
-    return shown.rename(columns={"original": "test accuracy (original labels)",
-                                 "corrected": "test accuracy (corrected labels)"}
+    return shown.rename(columns={"original": "accuracy (original labels)",
+                                 "corrected": "accuracy (corrected labels)"}
                         ).set_index("experiment")
 
 
