@@ -202,9 +202,9 @@ def rescore_table(scores: pd.DataFrame, changed_only: bool = False) -> pd.DataFr
     """``rescore`` for reading: accuracies as percentages with two decimals (corrections move
     them by hundredths of a point), the experiment as the index. Equal accuracies share a
     rank (the lowest). With ``changed_only``, only the models whose rank differs between the
-    original and the corrected labels, and the models that
-    hold one of their ranks under either labelling (whose place they take, or whose tie they
-    break), so that a long list does not hide them; an empty table when no rank changes."""
+    original and the corrected labels, and the models that hold one of their ranks under
+    either labelling (whose place they take, or whose tie they break), so that a long list
+    does not hide them; an empty table when no rank changes."""
     shown = scores.copy()
     if changed_only:
         original, corrected = shown["rank (original)"], shown["rank (corrected)"]

@@ -498,6 +498,7 @@ class Cleanup:
     clean: list[results.Record]  # the clean baseline, one record per training seed
     runs: dict[str, list[results.Record]]  # "noisy" and each repair: one record per seed
     record: results.Record
+    folds: list[results.Record] = dataclasses.field(default_factory=list)  # the K fold runs
 
     @property
     def analysis(self) -> dict:
@@ -678,7 +679,7 @@ def clean_up(s: Setting | str | float, profile: str | None = None,
     s = setting(s)
     profile = get_profile(profile).name
     training_seeds = _training_seeds(profile, training_seeds, s)
-    run_all(fold_experiments(s, profile))  # first: the repairs' configs follow from them
+    folds = run_all(fold_experiments(s, profile))  # first: the repairs' configs follow from them
     detection, fold_runs, experiments = _experiment_plan(s, profile, training_seeds)
     clean = catalog.baselines(profile, training_seeds) if s.repairs else []
     clean_records = run_all(clean)
@@ -708,7 +709,7 @@ def clean_up(s: Setting | str | float, profile: str | None = None,
                        "seeds": sorted(experiments), "recipe": first.get("recipe")},
             "analysis": analysis, "provenance": provenance(NOISE_SEED, profile),
         }, arrays)
-    return Cleanup(s, detection, clean_records, runs, record)
+    return Cleanup(s, detection, clean_records, runs, record, folds)
 
 
 # --- what the page shows -------------------------------------------------------------------
@@ -939,12 +940,6 @@ def training_runs(c: Cleanup) -> dict:
             for name, records in c.runs.items() for r in records}
 
 
-def fold_records(c: Cleanup) -> list[results.Record]:
-    """The K fold runs of a setting, read back from the registry (``clean_up`` recorded them)."""
-    return [results.load(e.record_dir())
-            for e in fold_experiments(c.setting, c.record["profile"])]
-
-
 def _schedule(records) -> dict[str, list[float]]:
     """Per run: epochs trained, the last epoch at the full learning rate (before the first cut;
     the last epoch when it was never cut), validation accuracy then, and validation accuracy
@@ -968,41 +963,43 @@ def _span(values, percent: bool = False) -> str:
     return (f(lo) if f(lo) == f(hi) else f"{f(lo)}–{f(hi)}") + ("%" if percent else "")
 
 
+def _detector_schedules(cleanups: list[Cleanup]) -> list[tuple[str, str, int, dict]]:
+    """(glue prefix, column label, number of runs, ``_schedule`` as ranges) for each setting's
+    fold runs, then for the clean baseline's runs of the training seeds shown (when a setting
+    has repairs)."""
+    groups = [(f"{c.setting.name}_fold", f"{c.setting.label}: fold runs", c.folds)
+              for c in cleanups]
+    clean = next((c.clean for c in cleanups if c.clean), [])
+    if clean:
+        groups.append(("clean", "clean baseline (no noise)", clean))
+    out = []
+    for prefix, label, records in groups:
+        x = _schedule(records)
+        out.append((prefix, label, len(records), {
+            "epochs": _span(x["epochs"]), "full_rate": _span(x["full rate until"]),
+            "accuracy_then": _span(x["accuracy then"], True), "kept": _span(x["kept"], True)}))
+    return out
+
+
 def fold_training_table(cleanups: list[Cleanup]) -> pd.DataFrame:
     """How the detectors trained: one column per setting (its K fold runs) and one for the
     clean baseline's runs of the training seeds shown, each a range over runs: epochs, the
     last epoch before the plateau callback first cut the learning rate, validation accuracy
     then (clean validation labels) and of the weights kept (lowest validation loss). A cut
     that comes early, at low accuracy, leaves the rest of the run at a tenth of the rate."""
-    groups = {f"{c.setting.label}: fold runs": fold_records(c) for c in cleanups}
-    clean = next((c.clean for c in cleanups if c.clean), [])
-    if clean:
-        groups["clean baseline (no noise)"] = clean
-    columns = {}
-    for label, records in groups.items():
-        x = _schedule(records)
-        columns[label] = {"runs": str(len(records)), "epochs": _span(x["epochs"]),
-                          "full learning rate until epoch": _span(x["full rate until"]),
-                          "validation accuracy then": _span(x["accuracy then"], True),
-                          "validation accuracy of the kept weights": _span(x["kept"], True)}
-    return pd.DataFrame(columns)
+    return pd.DataFrame({label: {"runs": str(n), "epochs": x["epochs"],
+                                 "full learning rate until epoch": x["full_rate"],
+                                 "validation accuracy then": x["accuracy_then"],
+                                 "validation accuracy of the kept weights": x["kept"]}
+                         for _, label, n, x in _detector_schedules(cleanups)})
 
 
 def fold_training_summary(cleanups: list[Cleanup]) -> dict[str, str]:
     """Glue values of ``fold_training_table``: ``{name}_fold_full_rate``,
     ``{name}_fold_accuracy_then`` and ``{name}_fold_kept`` per setting name, and the same with
     ``clean_`` for the clean baseline's runs (when a setting has repairs)."""
-    out = {}
-    groups = [(c.setting.name + "_fold", fold_records(c)) for c in cleanups]
-    clean = next((c.clean for c in cleanups if c.clean), [])
-    if clean:
-        groups.append(("clean", clean))
-    for prefix, records in groups:
-        x = _schedule(records)
-        out |= {f"{prefix}_full_rate": _span(x["full rate until"]),
-                f"{prefix}_accuracy_then": _span(x["accuracy then"], True),
-                f"{prefix}_kept": _span(x["kept"], True)}
-    return out
+    return {f"{prefix}_{key}": x[key] for prefix, _, _, x in _detector_schedules(cleanups)
+            for key in ("full_rate", "accuracy_then", "kept")}
 
 
 def seeds_text(seeds) -> str:

@@ -175,14 +175,14 @@ def test_smoke_end_to_end_detection_setting_is_planned_recorded_and_idempotent(r
     assert detection["injected"] == round(0.02 * detection["training_images"])
     assert first.record.arrays["flags"].sum() == detection["rules"][detection["rule"]][
         "graded"]["flagged"]
-    table = confident.fold_training_table([first])  # the fold runs, read back
+    table = confident.fold_training_table([first])  # the fold runs clean_up kept
     assert list(table.columns) == [f"{s.label}: fold runs"]
     assert table.loc["runs"].iloc[0] == str(confident.folds("smoke"))
     assert set(confident.fold_training_summary([first])) == {
         "symmetric02_fold_full_rate", "symmetric02_fold_accuracy_then", "symmetric02_fold_kept"}
 
 
-def test_fold_training_table_ranges_over_runs(monkeypatch):
+def test_fold_training_table_ranges_over_runs():
     class Run(dict):
         def __init__(self, rates, val_accuracy, val_loss):
             super().__init__()
@@ -193,8 +193,7 @@ def test_fold_training_table_ranges_over_runs(monkeypatch):
              Run([1e-4, 1e-4, 1e-4, 1e-5], [0.45, 0.55, 0.56, 0.56], [2, 1.5, 1.3, 1.31])]
     clean = [Run([1e-4] * 3, [0.7, 0.75, 0.76], [1, 0.9, 0.8])]  # never cut: full rate to the end
     cleanup = confident.Cleanup(confident.setting("symmetric40"), None, clean, {},
-                                {"analysis": {}, "profile": "smoke"})
-    monkeypatch.setattr(confident, "fold_records", lambda c: folds)
+                                {"analysis": {}, "profile": "smoke"}, folds)
     table = confident.fold_training_table([cleanup])
     fold_column = table["40% symmetric: fold runs"]
     assert fold_column["full learning rate until epoch"] == "2–3"
