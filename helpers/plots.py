@@ -160,8 +160,9 @@ def overview(frame: pd.DataFrame, baseline_label: str = "baseline"):
     high = (100 * frame["change high"] - change).where(has_ci, 0)
     ax.errorbar(change[has_ci], y[has_ci], xerr=[low[has_ci], high[has_ci]], fmt="o", capsize=4,
                 label="mean difference, 95% CI")
-    ax.plot(change[~has_ci], y[~has_ci], "o", markerfacecolor="none", color="C0",
-            label="one seed: no interval yet")
+    if (~has_ci).any():  # no legend entry for a marker the figure does not show
+        ax.plot(change[~has_ci], y[~has_ci], "o", markerfacecolor="none", color="C0",
+                label="one seed: no interval yet")
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, labels)
     ax.set_ylim(len(frame) - 0.5, -0.5)

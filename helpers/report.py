@@ -81,11 +81,12 @@ def provenance_note(records: list[Record]) -> Markdown:
     machines = sorted({r.provenance["hardware"] for r in records})
     resumed = [r for r in records if r.provenance.get("resumed_at_epochs")]
     seeds = sorted({r.provenance["seed"] for r in records if r.provenance.get("seed") is not None})
-    per_config: dict[tuple, set] = {}
-    for r in records:  # an analysis record without a seed (the test-set audit) is no configuration
-        if r.provenance.get("seed") is not None:
-            per_config.setdefault((r["name"], r.get("summary")), set()).add(r.provenance["seed"])
-    uneven = len({frozenset(v) for v in per_config.values()}) > 1
+    # configurations are training runs grouped as the comparisons do (an analysis is none;
+    # cross-validation folds train once per setting by design)
+    per_config = seed_groups([r for r in records if results.is_full_model(r)
+                              and r.provenance.get("seed") is not None])
+    uneven = len({frozenset(r["seed"] for r in runs) for runs in per_config.values()}) > 1
+    folds = any(r.config.get("cv_folds") for r in records if r.get("kind") == "experiment")
     dates = sorted(r.provenance["date"][:10] for r in records)
     recipes = sorted({results.record_recipe(r) for r in records})
     packages = first.get("packages", {})
@@ -93,7 +94,8 @@ def provenance_note(records: list[Record]) -> Markdown:
     offline = data_name == JPEG_COPY_NOTE or weights_name == APPROX_WEIGHTS_NOTE
     lines = [
         f"**Provenance.** Profile `{first['profile']}`; seeds {', '.join(map(str, seeds)) or '-'}"
-        + (" (not every configuration has all of them)" if uneven else "") + "; "
+        + (" (not every configuration has all of them)" if uneven else "")
+        + ("; cross-validation fold runs train once per setting" if folds else "") + "; "
         f"recorded {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ".",
         f"Data: {data_name}. Weights: {weights_name}. Recipe: "
         + "; ".join(f"`{r}`, {get_recipe(r).description}" for r in recipes) + ".",
@@ -373,17 +375,23 @@ def _without_seeds(config: dict) -> str:
 
 
 def _groups(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
-    """Training runs on their whole training set, grouped by (experiment, setting) over seeds;
-    repairs of noisy labels (``repairs_noisy_labels``) left out.
+    """Training runs on their whole training set, grouped over seeds by ``seed_groups``;
+    repairs of noisy labels (``repairs_noisy_labels``) left out."""
+    return seed_groups([r for r in records if is_full_model(r) and not repairs_noisy_labels(r)])
+
+
+def seed_groups(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
+    """Training runs grouped by (experiment, setting) over their training seeds:
+    ``{(name, summary): [records]}``.
 
     Label noise comes two ways: drawn anew for each training seed (no noise seed in the
     setting: chapter 2), or one draw shared by every training seed (``noise seed N``: chapter
     6). The run of training seed N with its own draw has the very labels of noise seed N, so it
-    also joins that fixed-draw group; a per-seed group left with no run of its own is dropped."""
+    also joins that fixed-draw group (which is then sorted by seed); a group of own draws left
+    with no run of its own is dropped."""
     groups: dict[tuple[str, str], list[Record]] = {}
     for record in records:
-        if is_full_model(record) and not repairs_noisy_labels(record):
-            groups.setdefault((record.name, record.get("summary", "")), []).append(record)
+        groups.setdefault((record.name, record.get("summary", "")), []).append(record)
     fixed = {(_without_seeds(r.config), r.config["noise_seed"]): key
              for key, members in groups.items() for r in members
              if r.config.get("noise_rate") and r.config.get("noise_seed") is not None}

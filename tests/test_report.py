@@ -323,3 +323,20 @@ def test_overview_counts_a_shared_noise_draw_once_per_seed(results_dir):
                      "50% of pool, noise 40%, noise seed 0": 2}
     shared = frame[frame["setting"] == "50% of pool, noise 40%, noise seed 0"].iloc[0]
     assert shared["change"] == pytest.approx(0.51 - 0.705)  # paired with baseline seeds 0 and 1
+
+
+def test_provenance_counts_a_shared_noise_draw_as_one_configuration(results_dir):
+    """Chapter 6's seed-0 runs are listed without "noise seed 0" (their own draw is that one),
+    seeds 1 and 2 with it: one configuration with all three seeds, so the note does not call
+    the page uneven; a fixed draw that lacks a seed still does."""
+    runs = [record(catalog.label_noise(0.4, "smoke", 0), 0.50)]
+    runs += [record(catalog.label_noise(0.4, "smoke", s, noise_seed=0), 0.52) for s in (1, 2)]
+    assert runs[0]["summary"] != runs[1]["summary"]
+    runs += [record(catalog.baseline("smoke", s), 0.70) for s in (0, 1, 2)]
+    assert "not every configuration" not in report.provenance_note(runs).data
+    assert "(not every configuration has all of them)" in report.provenance_note(runs[1:]).data
+    # a fold run trains once per setting by design: said so, and not counted as uneven
+    fold = record(confident.fold_experiments(confident.setting("pairs40"), "smoke")[0], 0.6)
+    note = report.provenance_note([*runs, fold]).data
+    assert "not every configuration" not in note and "fold runs train once per setting" in note
+    assert "fold runs" not in report.provenance_note(runs).data
