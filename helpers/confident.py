@@ -880,7 +880,7 @@ def repairs_figure(cleanups: list[Cleanup]):
 
     shown = [c for c in cleanups if c.setting.repairs]
     n_seeds = max((len(c.analysis["seeds"]) for c in shown), default=0)
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.4), layout="constrained")
     names = ["clean", *CANDIDATES]
     width = 0.8 / len(names)
     for k, name in enumerate(names):
@@ -895,15 +895,14 @@ def repairs_figure(cleanups: list[Cleanup]):
                label="clean baseline" if name == "clean" else REPAIR_NAMES[name])
     ax.set_xticks(np.arange(len(shown)), [f"{c.setting.label}\n({seeds_text(c.analysis['seeds'])})"
                                           for c in shown])
-    low = min(min(c.analysis["test"]["noisy"].values()) for c in shown) if shown else 0
     fewest = min((len(c.analysis["seeds"]) for c in shown), default=0)
     title = "Test accuracy after each repair " + (
         "(one training seed: no CI yet)" if n_seeds <= 1
         else "(mean over seeds, 95% CI)" if fewest > 1
         else "(mean over seeds; 95% CI where a setting has two or more)")
-    ax.set(ylabel="test accuracy (%)", ylim=(max(0, 100 * low - 15), None), title=title)
-    ax.legend(fontsize=8, ncol=3, loc="lower left")
-    fig.tight_layout()
+    # bars start at zero, so their lengths compare; the legend sits below, clear of the bars
+    ax.set(ylabel="test accuracy (%)", ylim=(0, None), title=title)
+    fig.legend(fontsize=8, ncol=len(names), loc="outside lower center")
     return fig
 
 
