@@ -1,4 +1,4 @@
-"""The package's layers point one way (DEVELOPERS.md): notebooks -> chapter analyses -> the
+"""The package's layers point one way (README.md, "Layout"): notebooks -> chapter analyses -> the
 catalog of named experiments -> experiments -> data/noise/model/train/evaluate/results. The
 scheduler and the notebook runner sit on top; nothing below imports what is above it."""
 
