@@ -222,11 +222,13 @@ def rescore_table(scores: pd.DataFrame, changed_only: bool = False) -> pd.DataFr
 def ensemble_experiments(profile: str | None = None, seeds=catalog.BASELINE_SEEDS
                          ) -> list[Experiment]:
     """The auditors: every model of chapters 1, 3, 4 and 5 trained on clean labels with at
-    least the baseline's images, each with every seed of ``seeds``: the baseline,
-    augmentation, extra cats and dogs, 75% and 100% of the pool (15 models with the default
-    three seeds, listed configuration by configuration). None of them saw a test label;
-    averaging their predicted probabilities cancels part of each model's own mistakes."""
-    configurations = (catalog.baseline, catalog.augmentation, catalog.more_cats_and_dogs,
+    least the baseline's images, each with every seed of ``seeds``: the baseline, the
+    article's augmentation, crop + flip, crop alone, flip alone, extra cats and dogs, 75% and
+    100% of the pool (24 models with the default three seeds, listed configuration by
+    configuration). None of them saw a test label; averaging their predicted probabilities
+    cancels part of each model's own mistakes."""
+    configurations = (catalog.baseline, catalog.augmentation, catalog.crop_flip,
+                      catalog.crop_only, catalog.flip_only, catalog.more_cats_and_dogs,
                       lambda p, s: catalog.more_data(0.75, p, s),
                       lambda p, s: catalog.more_data(1.0, p, s))
     return [make(profile, seed) for make in configurations for seed in seeds]

@@ -109,13 +109,14 @@ def test_correction_text_counts_relabelled_and_left_out_validated_errors():
 
 def test_the_ensemble_has_every_seed_of_each_clean_label_configuration():
     members = audit.ensemble_experiments("smoke")
-    assert len(members) == 5 * 3 and len({e.key() for e in members}) == 15
+    assert len(members) == 8 * 3 and len({e.key() for e in members}) == 24
     by_name = {}
     for e in members:
         by_name.setdefault((e.name, e.summary()), []).append(e.seed)
-    assert len(by_name) == 5 and all(seeds == [0, 1, 2] for seeds in by_name.values())
+    assert len(by_name) == 8 and all(seeds == [0, 1, 2] for seeds in by_name.values())
+    assert {"crop_flip", "crop_only", "flip_only"} <= {name for name, _ in by_name}
     assert not any(e.config().get("noise_rate") for e in members)  # clean labels only
-    assert [e.seed for e in audit.ensemble_experiments("smoke", seeds=(0,))] == [0] * 5
+    assert [e.seed for e in audit.ensemble_experiments("smoke", seeds=(0,))] == [0] * 8
 
 
 def test_rescore_table_can_show_only_the_models_that_change_rank():
