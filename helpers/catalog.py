@@ -85,11 +85,13 @@ def more_data(fraction: float, profile: str | None = None, seed: int = 0) -> Exp
 
 
 def cv_folds(rate: float, profile: str | None = None, seed: int = 0,
-             folds: int = CV_FOLDS, kind: str = "symmetric") -> list[Experiment]:
+             folds: int = CV_FOLDS, kind: str = "symmetric",
+             augment: bool | str = False) -> list[Experiment]:
     """K runs on the noisy training set of ``label_noise(rate, kind=kind)``, each predicting
-    one fold (out-of-fold probabilities for confident learning)."""
+    one fold (out-of-fold probabilities for confident learning). ``augment``: as for
+    ``Experiment`` (e.g. "crop_flip"); the default, no augmentation, is what chapter 6 uses."""
     return [Experiment("cv_fold", profile=profile, seed=seed, noise_rate=rate, cv_folds=folds,
-                       cv_fold=k, noise_kind=kind) for k in range(folds)]
+                       cv_fold=k, noise_kind=kind, augment=augment) for k in range(folds)]
 
 
 def pruned(rate: float, drop_ids, profile: str | None = None, seed: int = 0,

@@ -16,6 +16,18 @@ def test_key_is_deterministic_and_ignores_the_name():
     assert a.key() != Experiment("a", profile="quick", noise_rate=0.1).key()
 
 
+def test_augmented_fold_runs_are_other_records_one_per_fold():
+    from helpers import catalog
+
+    plain = catalog.cv_folds(0.4, "smoke")
+    augmented = catalog.cv_folds(0.4, "smoke", augment="crop_flip")
+    assert [e.key() for e in plain] == [e.key() for e in catalog.cv_folds(0.4, "smoke",
+                                                                         augment=False)]
+    assert not {e.key() for e in plain} & {e.key() for e in augmented}
+    assert [e.cv_fold for e in augmented] == [0, 1, 2, 3]
+    assert all("augmented: crop+flip" in e.summary() for e in augmented)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"noise_rate": 1.5}, r"\[0, 1\)"),
     ({"noise_rate": -0.01}, r"\[0, 1\)"),

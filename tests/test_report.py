@@ -124,9 +124,9 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
     table = scheduler.chapter_status("smoke")
     assert list(table.index) == list(scheduler.CHAPTERS)
     assert table.loc["01_baseline", "missing"] == 0
-    # the test-set audit's ensemble: the baseline's seeds and 4 other clean models with each
+    # the test-set audit's ensemble: the baseline's seeds and 7 other clean models with each
     # of their 3 seeds, then the audit
-    assert tuple(table.loc["07_test_set_audit", ["recorded", "missing"]]) == (3, 4 * 3 + 1)
+    assert tuple(table.loc["07_test_set_audit", ["recorded", "missing"]]) == (3, 7 * 3 + 1)
     with pytest.raises(ValueError, match="choose from 01_baseline"):
         scheduler.chapter_progress("99_nothing", "smoke")
     assert "recipe on the page" in table.columns

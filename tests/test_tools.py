@@ -392,7 +392,7 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     assert sum(step.startswith("deduplicated") for step in steps) == 3
     audit_step = next(n for n, step in enumerate(steps) if step.startswith("test_set_audit"))
     assert audit_step > max(n for n, step in enumerate(steps) if "seed=2" in step)
-    assert "(analysis: 0 of 16 records made" in steps[audit_step]  # 15 members + the audit
+    assert "(analysis: 0 of 25 records made" in steps[audit_step]  # 24 members + the audit
     assert all(step.endswith("[to train]") for step in steps if "key=" in step)
     assert not results_dir.exists()  # listing trains nothing
 
