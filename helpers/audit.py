@@ -227,8 +227,7 @@ def ensemble_experiments(profile: str | None = None, seeds=catalog.BASELINE_SEED
     100% of the pool (24 models with the default three seeds, listed configuration by
     configuration). None of them saw a test label; averaging their predicted probabilities
     cancels part of each model's own mistakes."""
-    configurations = (catalog.baseline, catalog.augmentation, catalog.crop_flip,
-                      catalog.crop_only, catalog.flip_only, catalog.more_cats_and_dogs,
+    configurations = (catalog.baseline, *catalog.AUGMENTATIONS, catalog.more_cats_and_dogs,
                       lambda p, s: catalog.more_data(0.75, p, s),
                       lambda p, s: catalog.more_data(1.0, p, s))
     return [make(profile, seed) for make in configurations for seed in seeds]

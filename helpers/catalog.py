@@ -63,6 +63,11 @@ def flip_only(profile: str | None = None, seed: int = 0) -> Experiment:
     return Experiment("flip_only", profile=profile, seed=seed, augment="flip")
 
 
+# Chapter 3's configurations, each called as ``make(profile, seed)``: the article's set, then
+# crop+flip and each of its halves (the chapter's page and the test-set audit's ensemble)
+AUGMENTATIONS = (augmentation, crop_flip, crop_only, flip_only)
+
+
 def deployment_augmentation(profile: str | None = None, seed: int = 0) -> Experiment:
     """Augmentation that mimics the deployment condition: snow, frost or fog on half the
     images (the weather family of ``helpers.corruptions``; the other families are held out)."""

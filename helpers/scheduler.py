@@ -203,8 +203,7 @@ CHAPTERS = {  # chapter notebook -> the schedule steps its page needs, every see
     + [catalog.label_noise(r, profile, seed) for r in NOISE_RATES for seed in BASELINE_SEEDS],
     "03_augmentation": lambda profile: catalog.baselines(profile)
     + [make(profile, seed) for seed in BASELINE_SEEDS
-       for make in (catalog.augmentation, catalog.crop_flip, catalog.crop_only,
-                    catalog.flip_only)],
+       for make in catalog.AUGMENTATIONS],
     "04_more_cats_and_dogs": lambda profile: catalog.baselines(profile)
     + [catalog.more_cats_and_dogs(profile, seed) for seed in BASELINE_SEEDS],
     "05_more_data": lambda profile: catalog.baselines(profile)
