@@ -27,6 +27,11 @@ For each noise setting, the pipeline is:
 The seed intervals therefore measure training variation on one draw of the noise, not the
 variation between noise draws.
 
+A second detector (``DETECTORS``: the same fold runs trained with crop + flip) is tried on the
+settings of ``DETECTOR_SETTINGS`` (``try_detectors``); ``choose_detector`` picks between
+detectors without the mask (the calibrated fold models' log loss on the clean validation set)
+and ``detectors_table`` grades both. The repairs use the first detector's flags.
+
 ``clean_up(setting, profile)`` does all of it idempotently (training what is missing through
 the registry) and records one analysis record per setting; ``planned(setting, profile)`` lists
 every record it needs and whether it exists.
@@ -108,9 +113,13 @@ def setting(name) -> Setting:
 
 # --- the experiments of one setting --------------------------------------------------------
 
-def fold_experiments(s: Setting, profile: str | None) -> list[Experiment]:
-    """The K fold runs of the setting's noisy set (trained with seed ``NOISE_SEED``)."""
-    return catalog.cv_folds(s.rate, profile, NOISE_SEED, folds(profile), kind=s.kind)
+def fold_experiments(s: Setting, profile: str | None,
+                     augment: bool | str = False) -> list[Experiment]:
+    """The K fold runs of the setting's noisy set (trained with seed ``NOISE_SEED``).
+    ``augment``: the fold runs' training augmentation (``DETECTORS``); the default, none, is
+    the detector every flag and repair of the chapter comes from."""
+    return catalog.cv_folds(s.rate, profile, NOISE_SEED, folds(profile), kind=s.kind,
+                            augment=augment)
 
 
 def noisy_experiment(s: Setting, profile: str | None, seed: int) -> Experiment:
@@ -712,6 +721,167 @@ def clean_up(s: Setting | str | float, profile: str | None = None,
     return Cleanup(s, detection, clean_records, runs, record, folds)
 
 
+# --- a second detector: fold runs trained with crop + flip ---------------------------------
+
+# The fold runs' training augmentation -> how the page names that detector. The first is the
+# chapter's detector (its flags configure the repairs); the others are compared with it on the
+# same noisy labels and the same fold split. Chapter 3's crop + flip is a change to the data,
+# not to the recipe: the fold runs keep the book's one recipe.
+DETECTORS = {False: "no augmentation", "crop_flip": "crop + flip"}
+# The settings whose fold runs are also trained with every other detector (the grid's order)
+DETECTOR_SETTINGS = ("symmetric40", "pairs40")
+
+
+@dataclasses.dataclass
+class DetectorTrial:
+    """One detector of one setting: its K fold runs and what follows from them
+    (``analyse_folds``), with two mask-free scores of the fold models on the clean validation
+    set (every fold model predicts all of it): accuracy, and the log loss (nats per image) of
+    the temperature-calibrated probabilities, the score the choice between detectors uses."""
+
+    setting: Setting
+    augment: bool | str
+    folds: list[results.Record]
+    detection: Detection
+
+    @property
+    def name(self) -> str:
+        return DETECTORS[self.augment]
+
+    @property
+    def tag(self) -> str:
+        """``plain`` or the augmentation's name: the glue keys' middle part."""
+        return self.augment or "plain"
+
+    @functools.cached_property
+    def validation_accuracy(self) -> float:
+        o = self.detection.oof
+        return float(np.mean(o.validation_probs.argmax(axis=1) == o.validation_labels))
+
+    @functools.cached_property
+    def validation_log_loss(self) -> float:
+        o = self.detection.oof
+        p = calibrate(o.validation_probs, self.detection.temperature)
+        return float(-np.mean(np.log(p[np.arange(len(o.validation_labels)),
+                                       o.validation_labels] + 1e-12)))
+
+
+def _detector(s: Setting, augment, profile: str) -> list[Experiment]:
+    if augment not in DETECTORS:
+        raise ValueError(f"unknown detector augmentation {augment!r}: choose from "
+                         f"{', '.join(map(repr, DETECTORS))}")
+    return fold_experiments(s, profile, augment)
+
+
+def try_detectors(s: Setting | str, profile: str | None = None,
+                  chapter: Cleanup | None = None) -> list[DetectorTrial]:
+    """One ``DetectorTrial`` per ``DETECTORS`` entry for setting ``s``, in that order, training
+    the fold runs that are missing (K per detector, ``fold_experiments``). ``chapter``: the
+    setting's ``clean_up`` result, whose fold runs and detection are reused for the first
+    detector instead of being analysed again. Nothing here looks at the injected mask; the
+    tables that grade the trials do."""
+    s = setting(s)
+    profile = get_profile(profile).name
+    trials = []
+    for augment in DETECTORS:
+        if augment is False and chapter is not None and chapter.setting == s and chapter.folds:
+            trials.append(DetectorTrial(s, augment, chapter.folds, chapter.detection))
+            continue
+        records = run_all(_detector(s, augment, profile))
+        trials.append(DetectorTrial(s, augment, records, analyse_folds(records)))
+    return trials
+
+
+def compare_detectors(names, profile: str | None = None,
+                      cleanups: list[Cleanup] = ()) -> list[list[DetectorTrial]]:
+    """``try_detectors`` for each setting of ``names`` (e.g. ``DETECTOR_SETTINGS``), reusing
+    the chapter's fold runs and detection from ``cleanups`` (``clean_up`` results) where one
+    is that setting's."""
+    by_name = {c.setting.name: c for c in cleanups}
+    return [try_detectors(s, profile, by_name.get(setting(s).name)) for s in names]
+
+
+def detector_runs(trials_by_setting: list[list[DetectorTrial]]) -> list[results.Record]:
+    """The fold runs of every detector but the chapter's own, for ``report.provenance_note``."""
+    return [r for trials in trials_by_setting for t in trials if t.augment for r in t.folds]
+
+
+def choose_detector(trials: list[DetectorTrial]) -> DetectorTrial:
+    """The trial whose calibrated fold models have the lowest log loss on the clean validation
+    set (the first on ties): a mask-free choice, like the rule's."""
+    return min(trials, key=lambda t: (t.validation_log_loss, trials.index(t)))
+
+
+def planned_detectors(s: Setting | str, profile: str | None = None) -> list[tuple[str, bool]]:
+    """``(label, recorded?)`` for the fold runs of every detector but the chapter's own (those
+    are in ``planned``), labelled as the scheduler labels single runs."""
+    s = setting(s)
+    profile = get_profile(profile).name
+    return _labels([e for augment in list(DETECTORS)[1:] for e in _detector(s, augment, profile)])
+
+
+def detectors_table(trials_by_setting: list[list[DetectorTrial]]) -> pd.DataFrame:
+    """One column per detector of each setting: how its fold runs trained (ranges over runs),
+    the mask-free scores on the clean validation set (and which detector they choose), then,
+    graded against the injected mask, the out-of-fold accuracy, the rule chosen by expected F1
+    and its flags, the average precision and best cut of the label-quality ranking, and the
+    share of wrong labels among the 5% of lowest quality."""
+    columns = {}
+    for trials in trials_by_setting:
+        chosen = choose_detector(trials)
+        for t in trials:
+            d, x = t.detection, _schedule(t.folds)
+            graded = grade(d.flags, d.oof.noise_mask)
+            sep = d.separated
+            columns[f"{t.setting.label}: {t.name}"] = {
+                "fold runs": str(len(t.folds)),
+                "epochs": _span(x["epochs"]),
+                "full learning rate until epoch": _span(x["full rate until"]),
+                "validation accuracy (clean labels)": pct(t.validation_accuracy),
+                "validation log loss, calibrated (nats)": f"{t.validation_log_loss:.3f}",
+                "chosen (lowest validation log loss)": "yes" if t is chosen else "no",
+                "out-of-fold accuracy (true labels)":
+                    pct(float(np.mean(d.oof.probs.argmax(axis=1) == d.oof.true_labels))),
+                "rule chosen (expected F1)": RULES[d.rule],
+                "flags": f"{graded['flagged']:,}",
+                "precision / recall / F1": f"{graded['precision']:.2f} / "
+                                           f"{graded['recall']:.2f} / {graded['f1']:.2f}",
+                "average precision of the ranking": f"{d.ranking['average_precision']:.2f}",
+                "best F1 of any cut of the ranking (hindsight)": f"{d.ranking['best_f1']:.2f}",
+                f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)":
+                    f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})"}
+    return pd.DataFrame(columns)
+
+
+def detectors_summary(trials_by_setting: list[list[DetectorTrial]]) -> dict[str, str]:
+    """Glue values of ``detectors_table``, per setting name and detector tag
+    (``<name>_<tag>_…``: ``val_accuracy``, ``log_loss``, ``oof_accuracy``, ``rule``, ``flags``,
+    ``precision``, ``recall``, ``f1``, ``ap``, ``best_cut_f1``, ``full_rate``, ``epochs``,
+    ``top_share``, and the best F1 of any rule in hindsight, ``hindsight_f1``), plus
+    ``<name>_detector_chosen``, the chosen detector's name."""
+    out = {}
+    for trials in trials_by_setting:
+        for t in trials:
+            p, d, x = f"{t.setting.name}_{t.tag}", t.detection, _schedule(t.folds)
+            graded = grade(d.flags, d.oof.noise_mask)
+            hindsight = max(grade(f, d.oof.noise_mask)["f1"] for f in d.flags_by_rule.values())
+            out |= {f"{p}_val_accuracy": pct(t.validation_accuracy),
+                    f"{p}_log_loss": f"{t.validation_log_loss:.3f}",
+                    f"{p}_oof_accuracy": pct(float(np.mean(
+                        d.oof.probs.argmax(axis=1) == d.oof.true_labels))),
+                    f"{p}_rule": RULES[d.rule], f"{p}_flags": f"{graded['flagged']:,}",
+                    f"{p}_precision": f"{graded['precision']:.2f}",
+                    f"{p}_recall": f"{graded['recall']:.2f}", f"{p}_f1": f"{graded['f1']:.2f}",
+                    f"{p}_ap": f"{d.ranking['average_precision']:.2f}",
+                    f"{p}_best_cut_f1": f"{d.ranking['best_f1']:.2f}",
+                    f"{p}_hindsight_f1": f"{hindsight:.2f}",
+                    f"{p}_full_rate": _span(x["full rate until"]),
+                    f"{p}_epochs": _span(x["epochs"]),
+                    f"{p}_top_share": pct(d.separated["top_precision"])}
+        out[f"{trials[0].setting.name}_detector_chosen"] = choose_detector(trials).name
+    return out
+
+
 # --- what the page shows -------------------------------------------------------------------
 
 def _mean(values) -> float:
@@ -1101,15 +1271,20 @@ def summary(cleanups: list[Cleanup]) -> dict[str, str]:
 
 
 def progress(profile: str | None = None, settings=SETTINGS,
-             training_seeds=None) -> pd.DataFrame:
+             training_seeds=None, detector_settings=()) -> pd.DataFrame:
     """One row per setting: how many of the records ``clean_up(s, profile, training_seeds)``
-    needs exist in ``profile`` (``planned``), and the first few missing ones by name."""
+    needs exist in ``profile`` (``planned``), and the first few missing ones by name; then one
+    row per setting of ``detector_settings`` for the fold runs of its other detectors
+    (``planned_detectors``)."""
     rows = {}
-    for s in settings:
-        plan = planned(s, profile, training_seeds)
-        missing = [label for label, done in plan if not done]
-        rows[s.label] = {"records needed": len(plan), "recorded": len(plan) - len(missing),
-                         "missing": len(missing),
-                         "first missing": "; ".join(missing[:2]) + (" …" if len(missing) > 2
-                                                                     else "")}
+    plans = [(s.label, planned(s, profile, training_seeds)) for s in map(setting, settings)]
+    plans += [(f"{setting(s).label}: fold runs with "
+               f"{' / '.join(list(DETECTORS.values())[1:])}", planned_detectors(s, profile))
+              for s in detector_settings]
+    for label, plan in plans:
+        missing = [name for name, done in plan if not done]
+        rows[label] = {"records needed": len(plan), "recorded": len(plan) - len(missing),
+                       "missing": len(missing),
+                       "first missing": "; ".join(missing[:2]) + (" …" if len(missing) > 2
+                                                                   else "")}
     return pd.DataFrame.from_dict(rows, orient="index")

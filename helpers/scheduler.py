@@ -51,7 +51,8 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     A step is an Experiment, or a tuple naming an analysis: ``("dataset_audit",)``,
     ``("test_set_audit",)``, ``("deduplicated", seed)``, ``("confident_learning_runs", setting
     name, seed)`` (the noisy run and the repairs of one training seed),
-    ``("confident_learning", setting name)`` (``helpers.confident.SETTINGS``)."""
+    ``("confident_learning", setting name)`` (``helpers.confident.SETTINGS``). The fold runs
+    of chapter 6's other detectors (``confident.DETECTORS``) come last."""
     profile = get_profile(profile).name
     settings = [confident.setting(name) for name in CL_ORDER]
     repairing = [s for s in settings if s.repairs]
@@ -80,9 +81,20 @@ def schedule(profile: str | None = None, seeds=BASELINE_SEEDS) -> list:
     # otherwise train the others themselves, out of the round order)
     assert set(confident.seeds(profile)) <= set(seeds)
     ordered += [("confident_learning", s.name) for s in repairing]
+    # last: the fold runs of chapter 6's other detectors (crop + flip), which the page compares
+    # with the detector its repairs use
+    ordered += _other_detectors(profile)
     assert all(exp in ordered
                for exp in catalog.article_grid(profile) + catalog.shift_grid(profile))
     return ordered
+
+
+def _other_detectors(profile: str) -> list[Experiment]:
+    """The fold runs of every detector of ``confident.DETECTORS`` but the chapter's own, for
+    each setting of ``confident.DETECTOR_SETTINGS``."""
+    return [run for name in confident.DETECTOR_SETTINGS
+            for augment in list(confident.DETECTORS)[1:]
+            for run in confident.fold_experiments(confident.setting(name), profile, augment)]
 
 
 def run_step(step, profile: str | None = None):
@@ -210,7 +222,8 @@ CHAPTERS = {  # chapter notebook -> the schedule steps its page needs, every see
     + [catalog.more_data(f, profile, seed) for f in catalog.POOL_FRACTIONS if f != 0.5
        for seed in BASELINE_SEEDS],
     "06_confident_learning": lambda profile: [("confident_learning", s.name)
-                                              for s in confident.SETTINGS],
+                                              for s in confident.SETTINGS]
+    + _other_detectors(profile),
     "07_test_set_audit": lambda profile: [("test_set_audit",)],
     "08_deployment_shift": lambda profile: catalog.shift_grid(profile),
     "09_dataset_audit": lambda profile: [("dataset_audit",)]

@@ -331,3 +331,41 @@ def test_separation_grades_the_ranking_against_the_mask():
     assert sep["top_precision"] == 0.5 and sep["base_rate"] == 0.2  # lowest two: 0.1 (wrong), 0.2
     assert confident.separation(quality, mask, share=0.3)["top_precision"] == pytest.approx(2 / 3)
     assert math.isnan(confident.separation(quality, mask, share=0.0)["top_precision"])
+
+
+def test_the_detector_is_chosen_on_clean_validation_and_graded_on_the_mask(results_dir):
+    s = confident.setting("symmetric40")
+    history = {"loss": [1.0] * 3, "learning_rate": [1e-4, 1e-4, 1e-5],
+               "val_accuracy": [0.4, 0.5, 0.5], "val_loss": [2.0, 1.5, 1.6]}
+    plain, sharp = _fold_records(0), _fold_records(0)
+    labels = plain[0].arrays["validation_labels"]
+    better = np.full((len(labels), 10), 0.01)
+    better[np.arange(len(labels)), labels] = 0.91  # every fold model right on validation
+    for record in sharp:
+        record.arrays = {**record.arrays, "validation_probs": better}
+    for record in plain + sharp:
+        record.history = history
+    trials = [confident.DetectorTrial(s, False, plain, confident.analyse_folds(plain)),
+              confident.DetectorTrial(s, "crop_flip", sharp, confident.analyse_folds(sharp))]
+    assert trials[1].validation_log_loss < trials[0].validation_log_loss
+    assert trials[1].validation_accuracy == 1.0 > trials[0].validation_accuracy
+    assert confident.choose_detector(trials) is trials[1]
+    assert confident.choose_detector(trials[:1]) is trials[0]
+    table = confident.detectors_table([trials])
+    assert list(table.columns) == ["40% symmetric: no augmentation", "40% symmetric: crop + flip"]
+    assert list(table.loc["chosen (lowest validation log loss)"]) == ["no", "yes"]
+    assert table.loc["full learning rate until epoch"].tolist() == ["2", "2"]
+    glued = confident.detectors_summary([trials])
+    assert glued["symmetric40_detector_chosen"] == "crop + flip"
+    graded = confident.grade(trials[1].detection.flags, trials[1].detection.oof.noise_mask)
+    assert glued["symmetric40_crop_flip_f1"] == f"{graded['f1']:.2f}"
+    assert glued["symmetric40_plain_val_accuracy"] == report.pct(trials[0].validation_accuracy)
+    assert float(glued["symmetric40_crop_flip_hindsight_f1"]) >= graded["f1"] - 0.005
+    assert confident.detector_runs([trials]) == sharp  # the chapter's own folds are listed elsewhere
+    # planning lists the K fold runs of every other detector and trains nothing
+    planned = confident.planned_detectors("pairs40", "smoke")
+    assert len(planned) == confident.folds("smoke") and not any(done for _, done in planned)
+    assert all("crop+flip" in label and "class-conditional" in label for label, _ in planned)
+    with pytest.raises(ValueError, match="choose from False, 'crop_flip'"):
+        confident._detector(s, "weather", "smoke")
+    assert not results_dir.exists()

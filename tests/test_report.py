@@ -111,13 +111,15 @@ def test_chapter_progress_counts_the_records_each_page_needs(results_dir):
 
     # Chapter 6: the baseline's seeds, then per setting the fold runs, per training seed the
     # noisy run and the three repairs (whose configs only exist once the folds have flagged
-    # something), and the analysis; the detection-only setting has folds and analysis only.
+    # something), and the analysis; the detection-only setting has folds and analysis only;
+    # last, the fold runs of the other detectors (crop + flip) of the settings that try them.
     recorded, needed = scheduler.chapter_progress("06_confident_learning", "smoke")
     seeds, k = len(confident.seeds("smoke")), confident.folds("smoke")
     with_repairs = sum(s.repairs for s in confident.SETTINGS)
     detection_only = len(confident.SETTINGS) - with_repairs
+    other_detectors = len(confident.DETECTOR_SETTINGS) * (len(confident.DETECTORS) - 1)
     assert (recorded, needed) == (seeds, seeds + detection_only * (k + 1)
-                                  + with_repairs * (k + seeds * 4 + 1))
+                                  + with_repairs * (k + seeds * 4 + 1) + other_detectors * k)
     record(confident.fold_experiments(confident.setting("pairs40"), "smoke")[0], 0.6)
     assert scheduler.chapter_progress("06_confident_learning", "smoke")[0] == seeds + 1
 

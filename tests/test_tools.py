@@ -352,11 +352,12 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
                           capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**os.environ, "DCAI_RESULTS_DIR": str(results_dir)})
     header, *lines = done.stdout.splitlines()
-    # 76 steps; the analyses train folds, repairs and retrains of their own: confident learning
+    # 86 steps; the analyses train folds, repairs and retrains of their own: confident learning
     # in smoke has 2 fold runs per setting, 2 x 3 repairs and an analysis per repair setting, and
     # at 10% 1 noisy run beyond the round's (training seed 1 on noise seed 0); the 40% settings'
     # noisy runs are the rounds' own, every training seed on noise seed 0
-    assert header.startswith("95 records of smoke not made yet (no recorded run")
+    # (+ 2 x 2 fold runs of the crop + flip detector at the very end)
+    assert header.startswith("99 records of smoke not made yet (no recorded run")
     steps = [line.split("] ", 1)[1] for line in lines]
     # the recipe seed study (3 recipes x 3 seeds + 2 probes), then three seed rounds of 16
     # configurations (article grid, the two augmentations of chapter 8, 40% symmetric and
@@ -365,13 +366,17 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     # settings that repair; after the first round the dataset audit and the fold runs of the
     # four confident-learning settings (2 each in smoke), after the last round the test-set
     # audit (its ensemble has every seed); the detection-only setting's analysis after its
-    # folds, the three others' at the very end
-    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4 * 2 + 2 * 3 + 4
+    # folds, the three others' at the end, then the fold runs of the crop + flip detector of
+    # the two 40% settings
+    assert len(steps) == 11 + 3 * 16 + 3 + 2 + 4 * 2 + 2 * 3 + 4 + 2 * 2
     folds = [n for n, step in enumerate(steps) if step.startswith("cv_fold")]
     seed_runs = [n for n, step in enumerate(steps) if "training seed" in step]
     analyses = [n for n, step in enumerate(steps)
                 if step.startswith("confident_learning") and "training seed" not in step]
-    assert len(folds) == 8 and len(seed_runs) == 6 and len(analyses) == 4
+    assert len(folds) == 12 and len(seed_runs) == 6 and len(analyses) == 4
+    assert folds[8:] == list(range(len(steps) - 4, len(steps)))
+    assert all("crop+flip" in steps[n] for n in folds[8:])
+    assert not any("crop+flip" in steps[n] for n in folds[:8])
     # the folds of the settings that repair come before any repair; seed 0 of every such
     # setting before seed 1; each setting's analysis after all its seeds
     assert max(folds[:6]) < min(seed_runs)
@@ -380,9 +385,9 @@ def test_catalog_lists_every_run_of_every_chapter(results_dir):
     assert [steps[n].split(":")[0].split(", ")[1] for n in seed_runs] == [
         "training seed 0"] * 3 + ["training seed 1"] * 3
     assert steps[analyses[0]].startswith("confident_learning symmetric02")
-    assert max(seed_runs) < min(analyses[1:]) and analyses[1:] == [len(steps) - 3,
-                                                                   len(steps) - 2,
-                                                                   len(steps) - 1]
+    assert max(seed_runs) < min(analyses[1:]) and analyses[1:] == [len(steps) - 7,
+                                                                   len(steps) - 6,
+                                                                   len(steps) - 5]
     assert sum(step.startswith("baseline") for step in steps) == 11
     assert sum("+10 cat, +10 dog" in step for step in steps) == 3
     assert sum(step.startswith("deployment_augmentation") for step in steps) == 3
