@@ -825,7 +825,9 @@ def detectors_table(trials_by_setting: list[list[DetectorTrial]]) -> pd.DataFram
     the mask-free scores on the clean validation set (and which detector they choose), then,
     graded against the injected mask, the out-of-fold accuracy, the rule chosen by expected F1
     and its flags, the average precision and best cut of the label-quality ranking, and the
-    share of wrong labels among the 5% of lowest quality."""
+    share of wrong labels among the 5% of lowest quality, and what two of the repairs would
+    have to work with (``label_accounting`` of the detector's repair plans): the images kept
+    when the flags are dropped, and the labels fixed and broken by relabelling."""
     columns = {}
     for trials in trials_by_setting:
         chosen = choose_detector(trials)
@@ -850,6 +852,13 @@ def detectors_table(trials_by_setting: list[list[DetectorTrial]]) -> pd.DataFram
                 "best F1 of any cut of the ranking (hindsight)": f"{d.ranking['best_f1']:.2f}",
                 f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)":
                     f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})"}
+            labels = d.accounting()
+            columns[f"{t.setting.label}: {t.name}"] |= {
+                "flags dropped: images kept (labels right)":
+                    f"{labels['pruned']['size']:,} ({pct(labels['pruned']['right_after'])})",
+                "confident flags relabelled: fixed / broken (labels right)":
+                    f"{labels['relabelled']['fixed']:,} / {labels['relabelled']['broken']:,} "
+                    f"({pct(labels['relabelled']['right_after'])})"}
     return pd.DataFrame(columns)
 
 
@@ -857,7 +866,9 @@ def detectors_summary(trials_by_setting: list[list[DetectorTrial]]) -> dict[str,
     """Glue values of ``detectors_table``, per setting name and detector tag
     (``<name>_<tag>_…``: ``val_accuracy``, ``log_loss``, ``oof_accuracy``, ``rule``, ``flags``,
     ``precision``, ``recall``, ``f1``, ``ap``, ``best_cut_f1``, ``full_rate``, ``epochs``,
-    ``top_share``, and the best F1 of any rule in hindsight, ``hindsight_f1``), plus
+    ``top_share``, the best F1 of any rule in hindsight, ``hindsight_f1``, and what the flags
+    would leave the repairs: ``right_before``, ``pruned_images``, ``pruned_right``,
+    ``relabel_fixed``, ``relabel_broken``, ``relabelled_right``), plus
     ``<name>_detector_chosen``, the chosen detector's name."""
     out = {}
     for trials in trials_by_setting:
@@ -878,6 +889,13 @@ def detectors_summary(trials_by_setting: list[list[DetectorTrial]]) -> dict[str,
                     f"{p}_full_rate": _span(x["full rate until"]),
                     f"{p}_epochs": _span(x["epochs"]),
                     f"{p}_top_share": pct(d.separated["top_precision"])}
+            labels = d.accounting()
+            out |= {f"{p}_right_before": pct(labels["noisy"]["right_after"]),
+                    f"{p}_pruned_images": f"{labels['pruned']['size']:,}",
+                    f"{p}_pruned_right": pct(labels["pruned"]["right_after"]),
+                    f"{p}_relabel_fixed": f"{labels['relabelled']['fixed']:,}",
+                    f"{p}_relabel_broken": f"{labels['relabelled']['broken']:,}",
+                    f"{p}_relabelled_right": pct(labels["relabelled"]["right_after"])}
         out[f"{trials[0].setting.name}_detector_chosen"] = choose_detector(trials).name
     return out
 

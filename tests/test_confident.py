@@ -361,6 +361,10 @@ def test_the_detector_is_chosen_on_clean_validation_and_graded_on_the_mask(resul
     assert glued["symmetric40_crop_flip_f1"] == f"{graded['f1']:.2f}"
     assert glued["symmetric40_plain_val_accuracy"] == report.pct(trials[0].validation_accuracy)
     assert float(glued["symmetric40_crop_flip_hindsight_f1"]) >= graded["f1"] - 0.005
+    acc = trials[1].detection.accounting()
+    assert glued["symmetric40_crop_flip_relabel_fixed"] == f"{acc['relabelled']['fixed']:,}"
+    assert table.loc["flags dropped: images kept (labels right)", "40% symmetric: crop + flip"] \
+        == f"{acc['pruned']['size']:,} ({report.pct(acc['pruned']['right_after'])})"
     assert confident.detector_runs([trials]) == sharp  # the chapter's own folds are listed elsewhere
     # planning lists the K fold runs of every other detector and trains nothing
     planned = confident.planned_detectors("pairs40", "smoke")
