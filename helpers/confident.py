@@ -820,11 +820,20 @@ def planned_detectors(s: Setting | str, profile: str | None = None) -> list[tupl
     return _labels([e for augment in list(DETECTORS)[1:] for e in _detector(s, augment, profile)])
 
 
+def _hindsight_rule(d: Detection) -> tuple[str, float]:
+    """The rule whose flags grade best against the mask (first in ``RULES`` order on ties),
+    and its F1."""
+    f1 = {rule: grade(d.flags_by_rule[rule], d.oof.noise_mask)["f1"] for rule in RULES}
+    best = _first_best(f1)
+    return best, f1[best]
+
+
 def detectors_table(trials_by_setting: list[list[DetectorTrial]]) -> pd.DataFrame:
     """One column per detector of each setting: how its fold runs trained (ranges over runs),
     the mask-free scores on the clean validation set (and which detector they choose), then,
     graded against the injected mask, the out-of-fold accuracy, the rule chosen by expected F1
-    and its flags, the average precision and best cut of the label-quality ranking, and the
+    and its flags, the rule the mask would have picked, the average precision and best cut of
+    the label-quality ranking, and the
     share of wrong labels among the 5% of lowest quality, and what two of the repairs would
     have to work with (``label_accounting`` of the detector's repair plans): the images kept
     when the flags are dropped, and the labels fixed and broken by relabelling."""
@@ -835,13 +844,16 @@ def detectors_table(trials_by_setting: list[list[DetectorTrial]]) -> pd.DataFram
             d, x = t.detection, _schedule(t.folds)
             graded = grade(d.flags, d.oof.noise_mask)
             sep = d.separated
+            hindsight, best_f1 = _hindsight_rule(d)
             columns[f"{t.setting.label}: {t.name}"] = {
                 "fold runs": str(len(t.folds)),
                 "epochs": _span(x["epochs"]),
                 "full learning rate until epoch": _span(x["full rate until"]),
-                "validation accuracy (clean labels)": pct(t.validation_accuracy),
+                "validation accuracy, fold models pooled (clean labels)":
+                    pct(t.validation_accuracy),
                 "validation log loss, calibrated (nats)": f"{t.validation_log_loss:.3f}",
-                "chosen (lowest validation log loss)": "yes" if t is chosen else "no",
+                "detector chosen (lowest validation log loss; no mask)":
+                    "yes" if t is chosen else "no",
                 "out-of-fold accuracy (true labels)":
                     pct(float(np.mean(d.oof.probs.argmax(axis=1) == d.oof.true_labels))),
                 "rule chosen (expected F1)": RULES[d.rule],
@@ -849,6 +861,7 @@ def detectors_table(trials_by_setting: list[list[DetectorTrial]]) -> pd.DataFram
                 "precision / recall / F1": f"{graded['precision']:.2f} / "
                                            f"{graded['recall']:.2f} / {graded['f1']:.2f}",
                 "average precision of the ranking": f"{d.ranking['average_precision']:.2f}",
+                "best rule in hindsight (its F1)": f"{RULES[hindsight]} ({best_f1:.2f})",
                 "best F1 of any cut of the ranking (hindsight)": f"{d.ranking['best_f1']:.2f}",
                 f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)":
                     f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})"}
@@ -866,7 +879,8 @@ def detectors_summary(trials_by_setting: list[list[DetectorTrial]]) -> dict[str,
     """Glue values of ``detectors_table``, per setting name and detector tag
     (``<name>_<tag>_…``: ``val_accuracy``, ``log_loss``, ``oof_accuracy``, ``rule``, ``flags``,
     ``precision``, ``recall``, ``f1``, ``ap``, ``best_cut_f1``, ``full_rate``, ``epochs``,
-    ``top_share``, the best F1 of any rule in hindsight, ``hindsight_f1``, and what the flags
+    ``top_share``, the rule the mask would have picked and its F1, ``hindsight_rule`` and
+    ``hindsight_f1``, and what the flags
     would leave the repairs: ``right_before``, ``pruned_images``, ``pruned_right``,
     ``relabel_fixed``, ``relabel_broken``, ``relabelled_right``), plus
     ``<name>_detector_chosen``, the chosen detector's name."""
@@ -875,7 +889,7 @@ def detectors_summary(trials_by_setting: list[list[DetectorTrial]]) -> dict[str,
         for t in trials:
             p, d, x = f"{t.setting.name}_{t.tag}", t.detection, _schedule(t.folds)
             graded = grade(d.flags, d.oof.noise_mask)
-            hindsight = max(grade(f, d.oof.noise_mask)["f1"] for f in d.flags_by_rule.values())
+            hindsight, best_f1 = _hindsight_rule(d)
             out |= {f"{p}_val_accuracy": pct(t.validation_accuracy),
                     f"{p}_log_loss": f"{t.validation_log_loss:.3f}",
                     f"{p}_oof_accuracy": pct(float(np.mean(
@@ -885,7 +899,8 @@ def detectors_summary(trials_by_setting: list[list[DetectorTrial]]) -> dict[str,
                     f"{p}_recall": f"{graded['recall']:.2f}", f"{p}_f1": f"{graded['f1']:.2f}",
                     f"{p}_ap": f"{d.ranking['average_precision']:.2f}",
                     f"{p}_best_cut_f1": f"{d.ranking['best_f1']:.2f}",
-                    f"{p}_hindsight_f1": f"{hindsight:.2f}",
+                    f"{p}_hindsight_rule": RULES[hindsight],
+                    f"{p}_hindsight_f1": f"{best_f1:.2f}",
                     f"{p}_full_rate": _span(x["full rate until"]),
                     f"{p}_epochs": _span(x["epochs"]),
                     f"{p}_top_share": pct(d.separated["top_precision"])}

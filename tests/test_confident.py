@@ -353,7 +353,7 @@ def test_the_detector_is_chosen_on_clean_validation_and_graded_on_the_mask(resul
     assert confident.choose_detector(trials[:1]) is trials[0]
     table = confident.detectors_table([trials])
     assert list(table.columns) == ["40% symmetric: no augmentation", "40% symmetric: crop + flip"]
-    assert list(table.loc["chosen (lowest validation log loss)"]) == ["no", "yes"]
+    assert list(table.loc["detector chosen (lowest validation log loss; no mask)"]) == ["no", "yes"]
     assert table.loc["full learning rate until epoch"].tolist() == ["2", "2"]
     glued = confident.detectors_summary([trials])
     assert glued["symmetric40_detector_chosen"] == "crop + flip"
@@ -361,6 +361,9 @@ def test_the_detector_is_chosen_on_clean_validation_and_graded_on_the_mask(resul
     assert glued["symmetric40_crop_flip_f1"] == f"{graded['f1']:.2f}"
     assert glued["symmetric40_plain_val_accuracy"] == report.pct(trials[0].validation_accuracy)
     assert float(glued["symmetric40_crop_flip_hindsight_f1"]) >= graded["f1"] - 0.005
+    rule = next(r for r, name in confident.RULES.items()
+                if name == glued["symmetric40_crop_flip_hindsight_rule"])
+    assert glued["symmetric40_crop_flip_hindsight_f1"] == f"{confident.grade(trials[1].detection.flags_by_rule[rule], trials[1].detection.oof.noise_mask)['f1']:.2f}"
     acc = trials[1].detection.accounting()
     assert glued["symmetric40_crop_flip_relabel_fixed"] == f"{acc['relabelled']['fixed']:,}"
     assert table.loc["flags dropped: images kept (labels right)", "40% symmetric: crop + flip"] \
