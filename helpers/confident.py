@@ -828,89 +828,84 @@ def _hindsight_rule(d: Detection) -> tuple[str, float]:
     return best, f1[best]
 
 
+def _trial_figures(t: DetectorTrial) -> dict[str, str]:
+    """Everything ``detectors_table`` and ``detectors_summary`` show of one trial, formatted,
+    by glue suffix."""
+    d, x = t.detection, _schedule(t.folds)
+    graded = grade(d.flags, d.oof.noise_mask)
+    hindsight, best_f1 = _hindsight_rule(d)
+    labels = d.accounting()
+    return {"runs": str(len(t.folds)), "epochs": _span(x["epochs"]),
+            "full_rate": _span(x["full rate until"]),
+            "val_accuracy": pct(t.validation_accuracy),
+            "log_loss": f"{t.validation_log_loss:.3f}",
+            "oof_accuracy": pct(float(np.mean(d.oof.probs.argmax(axis=1) == d.oof.true_labels))),
+            "rule": RULES[d.rule], "flags": f"{graded['flagged']:,}",
+            "precision": f"{graded['precision']:.2f}", "recall": f"{graded['recall']:.2f}",
+            "f1": f"{graded['f1']:.2f}", "ap": f"{d.ranking['average_precision']:.2f}",
+            "hindsight_rule": RULES[hindsight], "hindsight_f1": f"{best_f1:.2f}",
+            "best_cut_f1": f"{d.ranking['best_f1']:.2f}",
+            "top_share": pct(d.separated["top_precision"]),
+            "base_share": pct(d.separated["base_rate"]),
+            "right_before": pct(labels["noisy"]["right_after"]),
+            "pruned_images": f"{labels['pruned']['size']:,}",
+            "pruned_right": pct(labels["pruned"]["right_after"]),
+            "relabel_fixed": f"{labels['relabelled']['fixed']:,}",
+            "relabel_broken": f"{labels['relabelled']['broken']:,}",
+            "relabelled_right": pct(labels["relabelled"]["right_after"])}
+
+
 def detectors_table(trials_by_setting: list[list[DetectorTrial]]) -> pd.DataFrame:
     """One column per detector of each setting: how its fold runs trained (ranges over runs),
-    the mask-free scores on the clean validation set (and which detector they choose), then,
+    the mask-free scores on the clean validation set (and which detector they choose); then,
     graded against the injected mask, the out-of-fold accuracy, the rule chosen by expected F1
     and its flags, the rule the mask would have picked, the average precision and best cut of
-    the label-quality ranking, and the
-    share of wrong labels among the 5% of lowest quality, and what two of the repairs would
-    have to work with (``label_accounting`` of the detector's repair plans): the images kept
-    when the flags are dropped, and the labels fixed and broken by relabelling."""
+    the label-quality ranking, the share of wrong labels among the 5% of lowest quality, and
+    what two of the repairs would have to work with (``label_accounting`` of the detector's
+    repair plans): the images kept when the flags are dropped, and the labels fixed and broken
+    by relabelling."""
     columns = {}
     for trials in trials_by_setting:
         chosen = choose_detector(trials)
         for t in trials:
-            d, x = t.detection, _schedule(t.folds)
-            graded = grade(d.flags, d.oof.noise_mask)
-            sep = d.separated
-            hindsight, best_f1 = _hindsight_rule(d)
+            f = _trial_figures(t)
             columns[f"{t.setting.label}: {t.name}"] = {
-                "fold runs": str(len(t.folds)),
-                "epochs": _span(x["epochs"]),
-                "full learning rate until epoch": _span(x["full rate until"]),
-                "validation accuracy, fold models pooled (clean labels)":
-                    pct(t.validation_accuracy),
-                "validation log loss, calibrated (nats)": f"{t.validation_log_loss:.3f}",
+                "fold runs": f["runs"], "epochs": f["epochs"],
+                "full learning rate until epoch": f["full_rate"],
+                "validation accuracy, fold models pooled (clean labels)": f["val_accuracy"],
+                "validation log loss, calibrated (nats)": f["log_loss"],
                 "detector chosen (lowest validation log loss; no mask)":
                     "yes" if t is chosen else "no",
-                "out-of-fold accuracy (true labels)":
-                    pct(float(np.mean(d.oof.probs.argmax(axis=1) == d.oof.true_labels))),
-                "rule chosen (expected F1)": RULES[d.rule],
-                "flags": f"{graded['flagged']:,}",
-                "precision / recall / F1": f"{graded['precision']:.2f} / "
-                                           f"{graded['recall']:.2f} / {graded['f1']:.2f}",
-                "average precision of the ranking": f"{d.ranking['average_precision']:.2f}",
-                "best rule in hindsight (its F1)": f"{RULES[hindsight]} ({best_f1:.2f})",
-                "best F1 of any cut of the ranking (hindsight)": f"{d.ranking['best_f1']:.2f}",
-                f"wrong among the {sep['share']:.0%} lowest quality (share among all labels)":
-                    f"{pct(sep['top_precision'])} ({pct(sep['base_rate'])})"}
-            labels = d.accounting()
-            columns[f"{t.setting.label}: {t.name}"] |= {
+                "out-of-fold accuracy (true labels)": f["oof_accuracy"],
+                "rule chosen (expected F1)": f["rule"], "flags": f["flags"],
+                "precision / recall / F1": f"{f['precision']} / {f['recall']} / {f['f1']}",
+                "average precision of the ranking": f["ap"],
+                "best rule in hindsight (its F1)": f"{f['hindsight_rule']} ({f['hindsight_f1']})",
+                "best F1 of any cut of the ranking (hindsight)": f["best_cut_f1"],
+                f"wrong among the {t.detection.separated['share']:.0%} lowest quality (share "
+                "among all labels)": f"{f['top_share']} ({f['base_share']})",
                 "flags dropped: images kept (labels right)":
-                    f"{labels['pruned']['size']:,} ({pct(labels['pruned']['right_after'])})",
+                    f"{f['pruned_images']} ({f['pruned_right']})",
                 "confident flags relabelled: fixed / broken (labels right)":
-                    f"{labels['relabelled']['fixed']:,} / {labels['relabelled']['broken']:,} "
-                    f"({pct(labels['relabelled']['right_after'])})"}
+                    f"{f['relabel_fixed']} / {f['relabel_broken']} ({f['relabelled_right']})"}
     return pd.DataFrame(columns)
 
 
 def detectors_summary(trials_by_setting: list[list[DetectorTrial]]) -> dict[str, str]:
-    """Glue values of ``detectors_table``, per setting name and detector tag
-    (``<name>_<tag>_…``: ``val_accuracy``, ``log_loss``, ``oof_accuracy``, ``rule``, ``flags``,
-    ``precision``, ``recall``, ``f1``, ``ap``, ``best_cut_f1``, ``full_rate``, ``epochs``,
-    ``top_share``, the rule the mask would have picked and its F1, ``hindsight_rule`` and
-    ``hindsight_f1``, and what the flags
-    would leave the repairs: ``right_before``, ``pruned_images``, ``pruned_right``,
-    ``relabel_fixed``, ``relabel_broken``, ``relabelled_right``), plus
-    ``<name>_detector_chosen``, the chosen detector's name."""
+    """Glue values of ``detectors_table``, ``<name>_<tag>_<figure>`` per setting name, detector
+    tag (``plain``, ``crop_flip``) and figure (``_trial_figures``: ``val_accuracy``,
+    ``log_loss``, ``oof_accuracy``, ``rule``, ``flags``, ``precision``, ``recall``, ``f1``,
+    ``ap``, ``hindsight_rule``, ``hindsight_f1`` (the rule the mask would have picked),
+    ``best_cut_f1``, ``full_rate``, ``epochs``, ``top_share``, and what the flags would leave
+    the repairs: ``right_before``, ``pruned_images``, ``pruned_right``, ``relabel_fixed``,
+    ``relabel_broken``, ``relabelled_right``), plus ``<name>_detector_chosen``, the chosen
+    detector's name."""
     out = {}
     for trials in trials_by_setting:
         for t in trials:
-            p, d, x = f"{t.setting.name}_{t.tag}", t.detection, _schedule(t.folds)
-            graded = grade(d.flags, d.oof.noise_mask)
-            hindsight, best_f1 = _hindsight_rule(d)
-            out |= {f"{p}_val_accuracy": pct(t.validation_accuracy),
-                    f"{p}_log_loss": f"{t.validation_log_loss:.3f}",
-                    f"{p}_oof_accuracy": pct(float(np.mean(
-                        d.oof.probs.argmax(axis=1) == d.oof.true_labels))),
-                    f"{p}_rule": RULES[d.rule], f"{p}_flags": f"{graded['flagged']:,}",
-                    f"{p}_precision": f"{graded['precision']:.2f}",
-                    f"{p}_recall": f"{graded['recall']:.2f}", f"{p}_f1": f"{graded['f1']:.2f}",
-                    f"{p}_ap": f"{d.ranking['average_precision']:.2f}",
-                    f"{p}_best_cut_f1": f"{d.ranking['best_f1']:.2f}",
-                    f"{p}_hindsight_rule": RULES[hindsight],
-                    f"{p}_hindsight_f1": f"{best_f1:.2f}",
-                    f"{p}_full_rate": _span(x["full rate until"]),
-                    f"{p}_epochs": _span(x["epochs"]),
-                    f"{p}_top_share": pct(d.separated["top_precision"])}
-            labels = d.accounting()
-            out |= {f"{p}_right_before": pct(labels["noisy"]["right_after"]),
-                    f"{p}_pruned_images": f"{labels['pruned']['size']:,}",
-                    f"{p}_pruned_right": pct(labels["pruned"]["right_after"]),
-                    f"{p}_relabel_fixed": f"{labels['relabelled']['fixed']:,}",
-                    f"{p}_relabel_broken": f"{labels['relabelled']['broken']:,}",
-                    f"{p}_relabelled_right": pct(labels["relabelled"]["right_after"])}
+            out |= {f"{t.setting.name}_{t.tag}_{key}": value
+                    for key, value in _trial_figures(t).items() if key not in ("runs",
+                                                                               "base_share")}
         out[f"{trials[0].setting.name}_detector_chosen"] = choose_detector(trials).name
     return out
 
