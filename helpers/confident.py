@@ -152,6 +152,16 @@ class OutOfFold:
     validation_probs: np.ndarray  # (K * n_val, 10): every fold run on the clean validation set
     validation_labels: np.ndarray
 
+    @property
+    def accuracy(self) -> float:
+        """Share of training images whose out-of-fold prediction is the true class (mask)."""
+        return float(np.mean(self.probs.argmax(axis=1) == self.true_labels))
+
+    @property
+    def validation_accuracy(self) -> float:
+        """Share of the clean validation predictions, every fold run pooled, that are right."""
+        return float(np.mean(self.validation_probs.argmax(axis=1) == self.validation_labels))
+
 
 def out_of_fold(fold_records) -> OutOfFold:
     """Stitch the held-out predictions of K fold runs into one matrix for the training set."""
@@ -185,6 +195,13 @@ def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
     return out / out.sum(axis=1, keepdims=True)
 
 
+def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood (nats per example) of ``labels`` ((n,) ints) under
+    ``probs`` ((n, classes), rows summing to 1)."""
+    labels = np.asarray(labels)
+    return -float(np.mean(np.log(probs[np.arange(len(labels)), labels] + 1e-12)))
+
+
 def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of ``labels`` (clean
     validation labels) under ``calibrate(probs, T)``. Models trained on noisy labels learn the
@@ -194,8 +211,7 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels)
 
     def nll(log_t):
-        p = calibrate(probs, math.exp(log_t))
-        return -float(np.mean(np.log(p[np.arange(len(labels)), labels] + 1e-12)))
+        return log_loss(calibrate(probs, math.exp(log_t)), labels)
 
     best = minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
     return float(math.exp(best.x))
@@ -468,9 +484,8 @@ class Detection:
                         "graded": grade(f, o.noise_mask)}
                  for rule, f in self.flags_by_rule.items()}
         return {"temperature": self.temperature,
-                "fold_validation_accuracy": float(np.mean(
-                    o.validation_probs.argmax(axis=1) == o.validation_labels)),
-                "out_of_fold_accuracy": float(np.mean(o.probs.argmax(axis=1) == o.true_labels)),
+                "fold_validation_accuracy": o.validation_accuracy,
+                "out_of_fold_accuracy": o.accuracy,
                 "cleanlab_estimate": estimated_issues(o.given_labels, o.probs),
                 "expected_errors": float(self.p_wrong.sum()),
                 "injected": int(o.noise_mask.sum()), "training_images": int(len(o.ids)),
@@ -753,17 +768,15 @@ class DetectorTrial:
         """``plain`` or the augmentation's name: the glue keys' middle part."""
         return self.augment or "plain"
 
-    @functools.cached_property
+    @property
     def validation_accuracy(self) -> float:
-        o = self.detection.oof
-        return float(np.mean(o.validation_probs.argmax(axis=1) == o.validation_labels))
+        return self.detection.oof.validation_accuracy
 
     @functools.cached_property
     def validation_log_loss(self) -> float:
         o = self.detection.oof
-        p = calibrate(o.validation_probs, self.detection.temperature)
-        return float(-np.mean(np.log(p[np.arange(len(o.validation_labels)),
-                                       o.validation_labels] + 1e-12)))
+        return log_loss(calibrate(o.validation_probs, self.detection.temperature),
+                        o.validation_labels)
 
 
 def _detector(s: Setting, augment, profile: str) -> list[Experiment]:
@@ -809,15 +822,19 @@ def detector_runs(trials_by_setting: list[list[DetectorTrial]]) -> list[results.
 def choose_detector(trials: list[DetectorTrial]) -> DetectorTrial:
     """The trial whose calibrated fold models have the lowest log loss on the clean validation
     set (the first on ties): a mask-free choice, like the rule's."""
-    return min(trials, key=lambda t: (t.validation_log_loss, trials.index(t)))
+    return min(trials, key=lambda t: t.validation_log_loss)
+
+
+def other_detector_experiments(s: Setting | str, profile: str | None = None) -> list[Experiment]:
+    """The fold runs of every detector of ``DETECTORS`` but the chapter's own, for ``s``."""
+    s = setting(s)
+    return [e for augment in list(DETECTORS)[1:] for e in _detector(s, augment, profile)]
 
 
 def planned_detectors(s: Setting | str, profile: str | None = None) -> list[tuple[str, bool]]:
-    """``(label, recorded?)`` for the fold runs of every detector but the chapter's own (those
+    """``(label, recorded?)`` for ``other_detector_experiments`` (the chapter's own fold runs
     are in ``planned``), labelled as the scheduler labels single runs."""
-    s = setting(s)
-    profile = get_profile(profile).name
-    return _labels([e for augment in list(DETECTORS)[1:] for e in _detector(s, augment, profile)])
+    return _labels(other_detector_experiments(s, get_profile(profile).name))
 
 
 def _hindsight_rule(d: Detection) -> tuple[str, float]:
@@ -839,7 +856,7 @@ def _trial_figures(t: DetectorTrial) -> dict[str, str]:
             "full_rate": _span(x["full rate until"]),
             "val_accuracy": pct(t.validation_accuracy),
             "log_loss": f"{t.validation_log_loss:.3f}",
-            "oof_accuracy": pct(float(np.mean(d.oof.probs.argmax(axis=1) == d.oof.true_labels))),
+            "oof_accuracy": pct(d.oof.accuracy),
             "rule": RULES[d.rule], "flags": f"{graded['flagged']:,}",
             "precision": f"{graded['precision']:.2f}", "recall": f"{graded['recall']:.2f}",
             "f1": f"{graded['f1']:.2f}", "ap": f"{d.ranking['average_precision']:.2f}",

@@ -93,8 +93,7 @@ def _other_detectors(profile: str) -> list[Experiment]:
     """The fold runs of every detector of ``confident.DETECTORS`` but the chapter's own, for
     each setting of ``confident.DETECTOR_SETTINGS``."""
     return [run for name in confident.DETECTOR_SETTINGS
-            for augment in list(confident.DETECTORS)[1:]
-            for run in confident.fold_experiments(confident.setting(name), profile, augment)]
+            for run in confident.other_detector_experiments(name, profile)]
 
 
 def run_step(step, profile: str | None = None):

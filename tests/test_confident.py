@@ -363,7 +363,9 @@ def test_the_detector_is_chosen_on_clean_validation_and_graded_on_the_mask(resul
     assert float(glued["symmetric40_crop_flip_hindsight_f1"]) >= graded["f1"] - 0.005
     rule = next(r for r, name in confident.RULES.items()
                 if name == glued["symmetric40_crop_flip_hindsight_rule"])
-    assert glued["symmetric40_crop_flip_hindsight_f1"] == f"{confident.grade(trials[1].detection.flags_by_rule[rule], trials[1].detection.oof.noise_mask)['f1']:.2f}"
+    d = trials[1].detection
+    assert glued["symmetric40_crop_flip_hindsight_f1"] == \
+        f"{confident.grade(d.flags_by_rule[rule], d.oof.noise_mask)['f1']:.2f}"
     acc = trials[1].detection.accounting()
     assert glued["symmetric40_crop_flip_relabel_fixed"] == f"{acc['relabelled']['fixed']:,}"
     assert table.loc["flags dropped: images kept (labels right)", "40% symmetric: crop + flip"] \
